@@ -1,0 +1,83 @@
+# iact-ops: the two commands are `make lab` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+BIN       := $(VENV)/bin
+CASSANDRA_VERSION ?= 5.0.8
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+export ANSIBLE_FORCE_COLOR ?= 0
+export IACT_CACHE ?= $(HOME)/.cache/iact-ops
+export IACT_CASSANDRA_ARCHIVE ?= $(IACT_CACHE)/cassandra/apache-cassandra-$(CASSANDRA_VERSION)-bin.tar.gz
+SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- controller tooling -------------------------------------------------------------------------
+$(VENV)/.stamp: requirements.txt agents/pyproject.toml
+	@[[ -x $(PY) ]] || python3 -m venv $(VENV)
+	@echo "venv: installing pinned tooling (requirements.txt) and the agents package"
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e agents
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## Create the controller venv from the pinned requirements
+
+.PHONY: secrets
+secrets: ## Generate the lab secrets (ignored file; existing values kept)
+	@scripts/lab-secrets.sh
+
+.PHONY: cassandra-archive
+cassandra-archive: ## Assemble the Cassandra release archive from Maven Central into the cache
+	@scripts/cassandra-archive.sh $(CASSANDRA_VERSION) >/dev/null
+
+.PHONY: engine
+engine: ## Install docker.io/debootstrap if missing, start dockerd, build the base image
+	@scripts/lab.sh deps
+	@scripts/lab.sh image
+
+# --- the lab ------------------------------------------------------------------------------------
+.PHONY: lab
+lab: engine venv secrets cassandra-archive ## Create the lab hosts and deploy the whole stack onto them
+	@scripts/lab.sh up
+	@$(BIN)/ansible-playbook -i inventory/lab playbooks/site.yml
+	@scripts/lab-summary.sh
+
+.PHONY: lab-down
+lab-down: ## Remove the lab hosts (and nothing else)
+	@scripts/lab.sh down
+
+.PHONY: lab-status
+lab-status: ## Print the cluster status of the lab
+	@scripts/lab-summary.sh
+
+# --- tests --------------------------------------------------------------------------------------
+.PHONY: lint
+lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
+	@echo "== yamllint";     $(BIN)/yamllint --strict .
+	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
+	@echo "== ruff";         $(BIN)/ruff check agents tests bench scripts
+	@echo "== mypy";         cd agents && ../$(BIN)/mypy
+
+.PHONY: unit
+unit: venv ## Agent unit tests and repository guard tests (no services needed)
+	@$(BIN)/pytest -q agents/tests/unit tests/repo
+
+.PHONY: check
+check: lint unit ## The quick subset: lint + unit
+
+.PHONY: molecule
+molecule: venv engine secrets cassandra-archive ## Every molecule scenario (stack first)
+	@for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; \
+	  $(BIN)/molecule test -s $$s || { echo "molecule scenario '$$s' failed (see above)"; exit 1; }; \
+	done
+
+.PHONY: test
+test: check molecule ## The whole suite: lint, unit, agent tests against real services, molecule scenarios

@@ -1,0 +1,117 @@
+"""Typed configuration: one frozen pydantic model per agent, validated at start-up.
+
+Precedence, lowest first: the model's defaults < the TOML file < environment variables < CLI overrides.
+Environment variables are ``<PREFIX>__<FIELD>[__<SUBFIELD>...]`` (for example
+``IACT_DORA__MYSQL__HOST``). Secrets are never written in the config itself: a ``*_file`` field names a
+file (mode 0600 or 0640) and :func:`read_secret_file` reads it; the value is kept in a
+:class:`pydantic.SecretStr` so that ``repr`` and logs show ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from .errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class FrozenModel(BaseModel):
+    """Base for config models: immutable, and unknown keys are errors (a typo must not pass silently)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Collect ``PREFIX__A__B=value`` variables into ``{"a": {"b": "value"}}`` (keys lower-cased)."""
+    environ = os.environ if environ is None else environ
+    lead = prefix.upper() + "__"
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if name.startswith(lead) and len(name) > len(lead):
+            _set_path(tree, [p.lower() for p in name[len(lead) :].split("__")], value)
+    return tree
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """One line that names the first offending field, e.g. ``config.toml: mysql.port: Input should be ...``."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return f"{source}: {where}: {first['msg']}{suffix}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: config file is not readable by this user") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(
+    model: type[ModelT],
+    path: Path | None,
+    *,
+    env_prefix: str,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ModelT:
+    """Build ``model`` from defaults < file < environment < overrides, or raise :class:`ConfigError`."""
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
+    data = _merge(data, env_overrides(env_prefix, environ))
+    data = _merge(data, overrides or {})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, str(path) if path else "config")) from None
+
+
+def read_secret_file(path: Path) -> SecretStr:
+    """Read a one-line secret from a file that only its owner (and group) may read."""
+    try:
+        st = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: credential file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: credential file is not readable by this user") from None
+    if st.st_mode & stat.S_IRWXO:
+        raise ConfigError(f"{path}: credential file is readable by others; chmod 0600 (or 0640) it")
+    value = text.strip()
+    if not value:
+        raise ConfigError(f"{path}: credential file is empty")
+    return SecretStr(value)
