@@ -19,7 +19,10 @@ from .errors import AgentError
 log = logging.getLogger("iact_agents")
 
 # Agent sub-command modules, in the order `--help` lists them. Each has register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "iact_agents.jobs",
+    "iact_agents.sessions",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

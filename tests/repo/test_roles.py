@@ -73,7 +73,7 @@ TEMPLATES = sorted(ROOT.glob("roles/*/templates/**/*.j2"))
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=[str(t.relative_to(ROOT)) for t in TEMPLATES])
 def test_templates_start_with_ansible_managed(template: Path) -> None:
-    first = template.read_text().lstrip().splitlines()[0]
-    if template.suffix == ".j2" and first.startswith("{#"):
-        first = template.read_text().split("#}", 1)[1].lstrip().splitlines()[0]
-    assert "ansible_managed" in first, f"{template.relative_to(ROOT)} does not start with ansible_managed"
+    lines = template.read_text().lstrip().splitlines()
+    # A script's shebang (or an XML declaration) must stay first; the marker is then the next line.
+    head = lines[1] if lines[0].startswith(("#!", "<?xml")) else lines[0]
+    assert "ansible_managed" in head, f"{template.relative_to(ROOT)} does not start with ansible_managed"
