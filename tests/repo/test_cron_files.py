@@ -37,7 +37,7 @@ def field_ok(field: str, index: int) -> bool:
 def cron_errors(path: Path) -> list[str]:
     errors = []
     if not re.fullmatch(r"[A-Za-z0-9_-]+", path.name):
-        errors.append(f"{path.name}: cron ignores /etc/cron.d files whose names have other than letters, digits, _ and -")
+        errors.append(f"{path.name}: cron ignores /etc/cron.d files named with other than letters, digits, _, -")
     text = path.read_text()
     if not text.endswith("\n"):
         errors.append(f"{path.name}: must end with a newline or cron ignores the last line")

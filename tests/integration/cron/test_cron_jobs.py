@@ -1,0 +1,76 @@
+"""Cron jobs on the metrics store: the entries are installed and the wrapper really runs them.
+
+Runs on every host of the `mysql` group of whatever inventory testinfra is given (the stack scenario).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+testinfra_hosts = ["ansible://mysql"]
+
+AS_IACT = "runuser -u iact -- "
+CLEANUP = (
+    "iact-agent job run --name session_cleanup --timeout 300 --mysql-defaults /etc/iact/mysql-app.cnf"
+    " -- iact-agent sessions cleanup --mysql-defaults /etc/iact/mysql-app.cnf --chunk 7"
+)
+
+
+def sql(host, statement: str) -> str:
+    """Run SQL as root over the unix socket (root has no TCP login)."""
+    cmd = host.run("mariadb -N -B iact -e %s", statement)
+    assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()
+
+
+def test_session_cleanup_entry_is_installed(host):
+    f = host.file("/etc/cron.d/iact-session-cleanup")
+    assert f.exists
+    assert f.user == "root"
+    assert f.mode == 0o644
+    assert f.contains("iact-agent job run --name session_cleanup")
+
+
+def test_session_cleanup_deletes_only_expired_rows_and_records_the_run(host):
+    sql(host, "DELETE FROM django_session WHERE session_key LIKE 'itest-%'")
+    before = int(sql(host, "SELECT COUNT(*) FROM job_runs WHERE job_name = 'session_cleanup' AND status = 'success'"))
+    # 20 expired rows (more than two chunks of 7) and 5 live ones.
+    values = ",".join(
+        f"('itest-old-{i}', 'x', UTC_TIMESTAMP(6) - INTERVAL 1 DAY)" for i in range(20)
+    ) + "," + ",".join(f"('itest-new-{i}', 'x', UTC_TIMESTAMP(6) + INTERVAL 1 DAY)" for i in range(5))
+    sql(host, f"INSERT INTO django_session (session_key, session_data, expire_date) VALUES {values}")
+
+    run = host.run(AS_IACT + CLEANUP)
+    assert run.rc == 0, run.stderr
+
+    assert sql(host, "SELECT COUNT(*) FROM django_session WHERE session_key LIKE 'itest-old-%'") == "0"
+    assert sql(host, "SELECT COUNT(*) FROM django_session WHERE session_key LIKE 'itest-new-%'") == "5"
+    after = int(sql(host, "SELECT COUNT(*) FROM job_runs WHERE job_name = 'session_cleanup' AND status = 'success'"))
+    assert after == before + 1
+    row = sql(host, "SELECT host, exit_code, output_bytes > 0, finished_at >= started_at FROM job_runs "
+                    "WHERE job_name = 'session_cleanup' ORDER BY id DESC LIMIT 1").split("\t")
+    assert row[1:] == ["0", "1", "1"]
+    sql(host, "DELETE FROM django_session WHERE session_key LIKE 'itest-%'")
+
+
+def test_wrapper_refuses_an_overlapping_run(host):
+    holder = host.run("runuser -u iact -- flock /run/lock/iact-job-itest_overlap.lock sleep 6 >/dev/null 2>&1 &")
+    assert holder.rc == 0
+    host.run("sleep 1")
+    second = host.run(AS_IACT + "iact-agent job run --name itest_overlap -- true")
+    assert second.rc == 75, second.stderr
+    assert "already running" in second.stderr
+
+
+def test_failed_job_is_recorded_as_failure(host):
+    run = host.run(
+        AS_IACT + "iact-agent job run --name itest_fail --mysql-defaults /etc/iact/mysql-app.cnf -- sh -c 'exit 3'"
+    )
+    assert run.rc == 3
+    row = sql(host, "SELECT status, exit_code FROM job_runs WHERE job_name = 'itest_fail' ORDER BY id DESC LIMIT 1")
+    assert row.split("\t") == ["failure", "3"]
+
+
+@pytest.mark.parametrize("tag", ["iact-job/session_cleanup"])
+def test_job_output_reaches_syslog(host, tag):
+    assert host.run(f"grep -c '{tag}' /var/log/syslog").stdout.strip() not in ("", "0")
