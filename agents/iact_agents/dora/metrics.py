@@ -34,9 +34,13 @@ Failed deployment recovery time
     Unresolved incidents are counted in ``unresolved`` and left out, as are incidents resolved before
     they started (``invalid``). A rollback without an incident has no resolution time and no recovery.
 
+Only incidents in a production environment enter the metrics (the others are counted in
+``MetricsReport.non_production_incidents``). Events are identified by ``(source, source_event_id)``
+and repeated events count once; references between events resolve with :class:`EventIndex`.
+
 Per service, deployments and failures belong to the deployment's service; a change's lead time to the
-service of the deployment that shipped it; an attributed incident to its deployment's service and an
-unattributed one to its own. ``ALL_SERVICES`` is the overall row over every service.
+service of the deployment that shipped it (an undeployed change to its own); an attributed incident
+to its deployment's service and an unattributed one to its own. ``ALL_SERVICES`` is the overall row.
 
 A metric with nothing to measure is ``None`` with a ``reason``, never 0.
 """
@@ -48,7 +52,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from ..errors import InputError
 from .models import Change, Deployment, Incident
@@ -116,14 +120,19 @@ class Window:
 
 @dataclass(frozen=True)
 class Attribution:
-    """How one incident was (or was not) tied to a deployment."""
+    """How one incident was (or was not) tied to a deployment (``deployment``: its source and id)."""
 
+    incident_source: str
     incident_id: str
     service: str
     started_at: datetime
-    deployment_id: str | None
+    deployment: tuple[str, str] | None
     method: Literal["explicit", "window", "unlinked"]
     reason: str
+
+    @property
+    def deployment_id(self) -> str | None:
+        return self.deployment[1] if self.deployment else None
 
 
 @dataclass(frozen=True)
@@ -182,20 +191,56 @@ class MetricsReport:
     window: Window
     overall: ServiceMetrics
     services: dict[str, ServiceMetrics] = field(default_factory=dict)
-    attributions: dict[str, Attribution] = field(default_factory=dict)
+    attributions: dict[tuple[str, str], Attribution] = field(default_factory=dict)
+    non_production_incidents: int = 0
+    """Incidents outside the production environments: in no metric, counted here."""
 
 
 # --- helpers --------------------------------------------------------------------------------------
 
 EventT = TypeVar("EventT", Deployment, Change, Incident)
+Key = tuple[str, str]
+"""``(source, source_event_id)``: the identity of an event of a known type."""
+
+
+def key_of(event: Deployment | Change | Incident) -> Key:
+    return (event.source, event.source_event_id)
 
 
 def unique(events: Iterable[EventT]) -> list[EventT]:
-    """First event per ``source_event_id``: a repeated event never counts twice."""
-    seen: dict[str, EventT] = {}
+    """First event per ``(source, source_event_id)``: a repeated event never counts twice."""
+    seen: dict[Key, EventT] = {}
     for event in events:
-        seen.setdefault(event.source_event_id, event)
+        seen.setdefault(key_of(event), event)
     return list(seen.values())
+
+
+class EventIndex(Generic[EventT]):
+    """Resolves the ids that events use to refer to each other (``deployment_id``, ``change_ids``).
+
+    A reference names a ``source_event_id``. An event of the referring event's own source wins;
+    otherwise the reference resolves only if exactly one source has an event with that id. Two or
+    more candidates make it *ambiguous*: unresolved, with a reason, never a guess.
+    """
+
+    def __init__(self, events: Iterable[EventT], noun: str) -> None:
+        self.noun = noun
+        self._by_id: dict[str, list[EventT]] = {}
+        for event in events:
+            self._by_id.setdefault(event.source_event_id, []).append(event)
+
+    def resolve(self, event_id: str, source: str) -> tuple[EventT | None, str | None]:
+        """``(event, None)`` or ``(None, reason)``."""
+        found = self._by_id.get(event_id, [])
+        same = [e for e in found if e.source == source]
+        if len(same) == 1:
+            return same[0], None
+        if len(found) == 1:
+            return found[0], None
+        if not found:
+            return None, f"{event_id!r} names no known {self.noun}"
+        sources = ", ".join(sorted({e.source for e in found}))
+        return None, f"{event_id!r} is ambiguous: {self.noun}s of sources {sources} have that id"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -220,59 +265,78 @@ def is_production(dep: Deployment, config: MetricsConfig) -> bool:
     return dep.environment in config.production_environments and dep.status != "failed"
 
 
+def deployments_of_changes(
+    deployments: Sequence[Deployment], changes: Sequence[Change]
+) -> dict[Key, list[Deployment]]:
+    """Every deployment linked to each change, by the change's ``deployment_id`` or by the
+    deployment's ``change_ids`` (both resolved with :class:`EventIndex`; unresolved links are the
+    quality checks' business)."""
+    dep_index = EventIndex(deployments, "deployment")
+    change_index = EventIndex(changes, "change")
+    out: dict[Key, dict[Key, Deployment]] = {}
+    for dep in deployments:
+        for cid in dep.change_ids:
+            ch, _ = change_index.resolve(cid, dep.source)
+            if ch is not None:
+                out.setdefault(key_of(ch), {})[key_of(dep)] = dep
+    for ch in changes:
+        if ch.deployment_id is not None:
+            target, _ = dep_index.resolve(ch.deployment_id, ch.source)
+            if target is not None:
+                out.setdefault(key_of(ch), {})[key_of(target)] = target
+    return {k: list(v.values()) for k, v in out.items()}
+
+
 # --- attribution ----------------------------------------------------------------------------------
 
 
 def attribute_incidents(
     deployments: Iterable[Deployment], incidents: Iterable[Incident], config: MetricsConfig | None = None
-) -> dict[str, Attribution]:
-    """Tie each incident to the deployment that caused it, or say why not.
+) -> dict[Key, Attribution]:
+    """Tie each incident to the deployment that caused it, or say why not; keyed by the incident's
+    ``(source, source_event_id)``.
 
-    1. An explicit ``deployment_id`` is followed if that deployment is known; if it is not known the
-       incident is *unlinked* (the source said which deployment; another one is not substituted).
+    1. An explicit ``deployment_id`` is followed if it resolves (:class:`EventIndex`); if it does not,
+       the incident is *unlinked* (the source said which deployment; another one is not substituted).
     2. Otherwise the latest production deployment of the same service at or before ``started_at`` and
-       at most ``attribution_window`` before it (ties broken by ``source_event_id``).
+       at most ``attribution_window`` before it (ties broken by source and id).
     3. Otherwise unlinked, with the reason.
     """
     cfg = config or MetricsConfig()
     deps = unique(deployments)
-    by_id = {d.source_event_id: d for d in deps}
+    index = EventIndex(deps, "deployment")
     by_service: dict[str, list[Deployment]] = {}
     for dep in deps:
         if is_production(dep, cfg):
             by_service.setdefault(dep.service, []).append(dep)
-    out: dict[str, Attribution] = {}
+    out: dict[Key, Attribution] = {}
     for inc in unique(incidents):
+        base = (inc.source, inc.source_event_id, inc.service, inc.started_at)
         if inc.deployment_id is not None:
-            if inc.deployment_id in by_id:
-                att = Attribution(
-                    inc.source_event_id, inc.service, inc.started_at, inc.deployment_id, "explicit",
-                    "explicit deployment_id",
-                )
+            target, problem = index.resolve(inc.deployment_id, inc.source)
+            if target is not None:
+                att = Attribution(*base, key_of(target), "explicit", "explicit deployment_id")
             else:
-                att = Attribution(
-                    inc.source_event_id, inc.service, inc.started_at, None, "unlinked",
-                    f"deployment_id {inc.deployment_id!r} names no known deployment",
-                )
+                att = Attribution(*base, None, "unlinked", f"deployment_id {problem}")
         else:
             earliest = inc.started_at - cfg.attribution_window
             candidates = [
                 d for d in by_service.get(inc.service, []) if earliest <= d.deployed_at <= inc.started_at
             ]
             if candidates:
-                best = max(candidates, key=lambda d: (d.deployed_at, d.source_event_id))
+                best = max(candidates, key=lambda d: (d.deployed_at, d.source, d.source_event_id))
                 gap = _hours(inc.started_at - best.deployed_at)
                 att = Attribution(
-                    inc.source_event_id, inc.service, inc.started_at, best.source_event_id, "window",
+                    *base, key_of(best), "window",
                     f"latest production deployment of {inc.service}, {gap:.2f} h before the start",
                 )
             else:
                 att = Attribution(
-                    inc.source_event_id, inc.service, inc.started_at, None, "unlinked",
+                    *base, None, "unlinked",
                     f"no production deployment of {inc.service} within "
                     f"{_hours(cfg.attribution_window):g} h before the start",
                 )
-        out[inc.source_event_id] = att
+        out[key_of(inc)] = att
     return out
 
 
@@ -301,16 +365,14 @@ def _lead_time(samples: Sequence[float], invalid: int, undeployed: int) -> LeadT
 
 
 def _change_failure_rate(
-    deps: Sequence[Deployment], caused: dict[str, int], cfg: MetricsConfig
+    deps: Sequence[Deployment], caused: dict[Key, int], cfg: MetricsConfig
 ) -> ChangeFailureRate:
     if not deps:
         return ChangeFailureRate(0, 0, 0, 0, None, "no production deployments in the window")
-    with_incidents = sum(1 for d in deps if caused.get(d.source_event_id, 0) > 0)
+    with_incidents = sum(1 for d in deps if caused.get(key_of(d), 0) > 0)
     rolled_back = 0
     if cfg.rollbacks_are_failures:
-        rolled_back = sum(
-            1 for d in deps if d.status == "rolled_back" and caused.get(d.source_event_id, 0) == 0
-        )
+        rolled_back = sum(1 for d in deps if d.status == "rolled_back" and caused.get(key_of(d), 0) == 0)
     failed = with_incidents + rolled_back
     return ChangeFailureRate(len(deps), failed, with_incidents, rolled_back, failed / len(deps))
 
@@ -332,27 +394,19 @@ def _lead_time_samples(
     deps: Sequence[Deployment], chs: Sequence[Change], window: Window, cfg: MetricsConfig
 ) -> tuple[list[tuple[str, float]], list[str], list[str]]:
     """(service, hours) per change first shipped in the window; services of invalid and undeployed ones."""
-    dep_by_id = {d.source_event_id: d for d in deps}
-    shipped_by: dict[str, set[str]] = {}
-    for dep in deps:
-        for cid in dep.change_ids:
-            shipped_by.setdefault(cid, set()).add(dep.source_event_id)
+    shipped_by = deployments_of_changes(deps, chs)
     lead: list[tuple[str, float]] = []
     invalid: list[str] = []
     undeployed: list[str] = []
     for ch in chs:
-        ids = set(shipped_by.get(ch.source_event_id, set()))
-        if ch.deployment_id is not None:
-            ids.add(ch.deployment_id)
         shipped = [
-            dep_by_id[i] for i in ids
-            if i in dep_by_id and is_production(dep_by_id[i], cfg) and dep_by_id[i].status == "success"
+            d for d in shipped_by.get(key_of(ch), []) if is_production(d, cfg) and d.status == "success"
         ]
         if not shipped:
             if ch.committed_at in window:
                 undeployed.append(ch.service)
             continue
-        first = min(shipped, key=lambda d: (d.deployed_at, d.source_event_id))
+        first = min(shipped, key=lambda d: (d.deployed_at, d.source, d.source_event_id))
         if first.deployed_at not in window:
             continue
         hours = _hours(first.deployed_at - ch.lead_time_start)
@@ -364,7 +418,7 @@ def _lead_time_samples(
 
 
 def _recovery_samples(
-    incs: Sequence[Incident], attributions: dict[str, Attribution], dep_by_id: dict[str, Deployment],
+    incs: Sequence[Incident], attributions: dict[Key, Attribution], dep_by_key: dict[Key, Deployment],
     window: Window,
 ) -> tuple[list[tuple[str, float]], list[str], list[str], list[Attribution]]:
     """(service, hours) per attributed resolved incident started in the window; the others by kind."""
@@ -375,11 +429,11 @@ def _recovery_samples(
     for inc in incs:
         if inc.started_at not in window:
             continue
-        att = attributions[inc.source_event_id]
-        if att.deployment_id is None:
+        att = attributions[key_of(inc)]
+        if att.deployment is None:
             unlinked.append(att)
             continue
-        owner = dep_by_id[att.deployment_id].service
+        owner = dep_by_key[att.deployment].service
         if inc.resolved_at is None:
             unresolved.append(owner)
         elif inc.resolved_at < inc.started_at:
@@ -400,8 +454,9 @@ def compute_metrics(
     cfg = config or MetricsConfig()
     deps = unique(deployments)
     chs = unique(changes)
-    incs = unique(incidents)
-    dep_by_id = {d.source_event_id: d for d in deps}
+    all_incs = unique(incidents)
+    incs = [i for i in all_incs if i.environment in cfg.production_environments]
+    dep_by_key = {key_of(d): d for d in deps}
     attributions = attribute_incidents(deps, incs, cfg)
 
     # Deployment side: production deployments in the window, and failed attempts, per service.
@@ -410,13 +465,13 @@ def compute_metrics(
         d for d in deps
         if d.environment in cfg.production_environments and d.status == "failed" and d.deployed_at in window
     ]
-    caused: dict[str, int] = {}
+    caused: dict[Key, int] = {}
     for att in attributions.values():
-        if att.deployment_id is not None:
-            caused[att.deployment_id] = caused.get(att.deployment_id, 0) + 1
+        if att.deployment is not None:
+            caused[att.deployment] = caused.get(att.deployment, 0) + 1
 
     lead, invalid_lead, undeployed = _lead_time_samples(deps, chs, window, cfg)
-    recov, unresolved, invalid_recov, unlinked = _recovery_samples(incs, attributions, dep_by_id, window)
+    recov, unresolved, invalid_recov, unlinked = _recovery_samples(incs, attributions, dep_by_key, window)
 
     def build(service: str | None) -> ServiceMetrics:
         def mine(s: str) -> bool:
@@ -451,6 +506,7 @@ def compute_metrics(
         overall=build(None),
         services={s: build(s) for s in services},
         attributions=attributions,
+        non_production_incidents=len(all_incs) - len(incs),
     )
     log.debug(
         "metrics for %s..%s: %d services, %d unlinked incidents",

@@ -1,8 +1,9 @@
 """Event models at the ingest boundary and the JSON / JSON-lines parser.
 
 The format is described in ``FORMAT.md`` next to this module. In short: one JSON object per event with a
-``type`` of ``deployment``, ``change`` or ``incident``; every event carries a ``source_event_id`` that is
-unique per type; timestamps are ISO 8601 strings *with* a UTC offset and are normalised to UTC.
+``type`` of ``deployment``, ``change`` or ``incident``; every event carries a ``source`` (the system
+that reported it) and a ``source_event_id`` that is unique per type and source; timestamps are ISO 8601
+strings *with* a UTC offset and are normalised to UTC.
 
 The parser is a pure function: it never raises on bad input. Every input line ends up in exactly one of
 ``accepted``, ``rejected`` (with line, field and reason) or ``duplicates`` (an identical copy of an event
@@ -64,9 +65,13 @@ ServiceName = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=
 Environment = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=_NAME)]
 CommitSha = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=r"^[0-9a-f]{7,64}$")]
 Version = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 
 DeploymentStatus = Literal["success", "failed", "rolled_back"]
-Severity = Literal["critical", "high", "medium", "low"]
+Severity = Literal["critical", "high", "medium", "low", "unknown"]
+
+DEFAULT_SOURCE = "manual"
+"""``source`` of events that do not name one (and that the ingest caller gives no default for)."""
 
 
 class EventModel(BaseModel):
@@ -74,8 +79,15 @@ class EventModel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    type: str  # each event class narrows it to its Literal tag
+    source: ServiceName = DEFAULT_SOURCE
     source_event_id: EventId
     service: ServiceName
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of the event: ``(type, source, source_event_id)``."""
+        return (self.type, self.source, self.source_event_id)
 
 
 class Deployment(EventModel):
@@ -83,15 +95,19 @@ class Deployment(EventModel):
 
     ``status``: ``success`` (it reached the environment and stayed), ``rolled_back`` (it reached the
     environment and was rolled back: a failed change) or ``failed`` (the deployment itself did not
-    complete; it never ran in the environment). ``change_ids`` are ``source_event_id`` values of the
-    :class:`Change` events it shipped (conventionally the commit SHAs).
+    complete; it never ran in the environment). ``deployed_at`` is when it finished (the time the
+    metrics use), ``started_at`` optionally when it began. ``change_ids`` are ``source_event_id``
+    values of the :class:`Change` events it shipped (conventionally the commit SHAs); ``commit_sha``
+    optionally names the head commit deployed.
     """
 
     type: Literal["deployment"] = "deployment"
     environment: Environment
     deployed_at: Timestamp
+    started_at: Timestamp | None = None
     status: DeploymentStatus
     version: Version | None = None
+    commit_sha: CommitSha | None = None
     change_ids: tuple[EventId, ...] = ()
 
 
@@ -119,17 +135,19 @@ class Change(EventModel):
 
 
 class Incident(EventModel):
-    """A production incident of ``service``; ``deployment_id`` links it explicitly to its cause.
+    """An incident of ``service`` in ``environment``; ``deployment_id`` links it explicitly to its cause.
 
     A ``resolved_at`` before ``started_at`` is accepted here and reported by the quality checks (and
     left out of the recovery time), because it is a fact about the data that people must see and fix.
     """
 
     type: Literal["incident"] = "incident"
+    environment: Environment = "production"
     started_at: Timestamp
     resolved_at: Timestamp | None = None
     deployment_id: EventId | None = None
-    severity: Severity
+    severity: Severity = "unknown"
+    title: Title = ""
 
 
 Event = Annotated[Deployment | Change | Incident, Field(discriminator="type")]
@@ -155,6 +173,7 @@ class Rejection:
     raw: str
     event_type: str | None = None
     source_event_id: str | None = None
+    source: str | None = None
 
     @property
     def field(self) -> str:
@@ -178,6 +197,7 @@ class Duplicate:
     first_line: int
     event_type: str
     source_event_id: str
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass
@@ -218,29 +238,31 @@ def _pydantic_errors(exc: ValidationError, event_type: str | None) -> tuple[Fiel
     return tuple(out)
 
 
-def _identity(obj: dict[str, Any]) -> tuple[str | None, str | None]:
-    etype = obj.get("type")
-    eid = obj.get("source_event_id")
-    return (
-        etype if isinstance(etype, str) else None,
-        eid.strip() if isinstance(eid, str) else None,
-    )
+def _text(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    return value.strip() if isinstance(value, str) else None
 
 
-def parse_object(obj: Any, line: int, raw: str) -> Deployment | Change | Incident | Rejection:
-    """Validate one decoded JSON value; never raises."""
+def parse_object(
+    obj: Any, line: int, raw: str, default_source: str | None = None
+) -> Deployment | Change | Incident | Rejection:
+    """Validate one decoded JSON value; never raises. ``default_source`` fills a missing ``source``."""
     if not isinstance(obj, dict):
         return Rejection(line, (FieldError("(event)", "must be a JSON object"),), raw)
-    etype, eid = _identity(obj)
+    if default_source is not None and "source" not in obj:
+        obj = {**obj, "source": default_source}
     try:
         return _EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:
-        return Rejection(line, _pydantic_errors(exc, etype), raw, etype, eid)
+        etype = _text(obj, "type")
+        return Rejection(
+            line, _pydantic_errors(exc, etype), raw, etype, _text(obj, "source_event_id"), _text(obj, "source")
+        )
 
 
 def _accept(
     result: ParseResult,
-    seen: dict[tuple[str, str], tuple[int, Deployment | Change | Incident]],
+    seen: dict[tuple[str, str, str], tuple[int, Deployment | Change | Incident]],
     event: Deployment | Change | Incident | Rejection,
     line: int,
     raw: str,
@@ -248,27 +270,32 @@ def _accept(
     if isinstance(event, Rejection):
         result.rejected.append(event)
         return
-    key = (event.type, event.source_event_id)
-    first = seen.get(key)
+    first = seen.get(event.key)
     if first is None:
-        seen[key] = (line, event)
+        seen[event.key] = (line, event)
         result.accepted.append(event)
     elif first[1] == event:
-        result.duplicates.append(Duplicate(line, first[0], event.type, event.source_event_id))
+        result.duplicates.append(Duplicate(line, first[0], event.type, event.source_event_id, event.source))
     else:
         reason = (
-            f"{event.type} {event.source_event_id!r} already seen on line {first[0]} with different "
-            "content; a source event id must name one event"
+            f"{event.type} {event.source_event_id!r} of source {event.source!r} already seen on line "
+            f"{first[0]} with different content; a source event id must name one event"
         )
         result.rejected.append(
-            Rejection(line, (FieldError("source_event_id", reason),), raw, event.type, event.source_event_id)
+            Rejection(
+                line, (FieldError("source_event_id", reason),), raw, event.type, event.source_event_id,
+                event.source,
+            )
         )
 
 
-def parse_events(lines: Iterable[str]) -> ParseResult:
-    """Parse JSON-lines: one event object per line; blank lines are skipped (and not counted)."""
+def parse_events(lines: Iterable[str], *, default_source: str | None = None) -> ParseResult:
+    """Parse JSON-lines: one event object per line; blank lines are skipped (and not counted).
+
+    ``default_source`` is the ``source`` of events that do not name one (else :data:`DEFAULT_SOURCE`).
+    """
     result = ParseResult()
-    seen: dict[tuple[str, str], tuple[int, Deployment | Change | Incident]] = {}
+    seen: dict[tuple[str, str, str], tuple[int, Deployment | Change | Incident]] = {}
     for number, raw_line in enumerate(lines, start=1):
         raw = raw_line.rstrip("\r\n")
         if not raw.strip():
@@ -279,12 +306,12 @@ def parse_events(lines: Iterable[str]) -> ParseResult:
             reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
             result.rejected.append(Rejection(number, (FieldError("(event)", reason),), raw))
             continue
-        _accept(result, seen, parse_object(obj, number, raw), number, raw)
+        _accept(result, seen, parse_object(obj, number, raw, default_source), number, raw)
     log.debug("parsed events: %s", result.counts())
     return result
 
 
-def parse_document(text: str) -> ParseResult:
+def parse_document(text: str, *, default_source: str | None = None) -> ParseResult:
     """Parse either a JSON document (an array of events, or ``{"events": [...]}``) or JSON-lines.
 
     For a JSON document, ``line`` in rejections and duplicates is the 1-based position of the event in
@@ -302,14 +329,14 @@ def parse_document(text: str) -> ParseResult:
     elif isinstance(doc, dict) and "events" in doc:
         items = doc["events"]
     else:
-        return parse_events(text.splitlines())
+        return parse_events(text.splitlines(), default_source=default_source)
     result = ParseResult()
     if not isinstance(items, list):
         error = FieldError("events", "must be an array of events")
         result.rejected.append(Rejection(1, (error,), text[:200]))
         return result
-    seen: dict[tuple[str, str], tuple[int, Deployment | Change | Incident]] = {}
+    seen: dict[tuple[str, str, str], tuple[int, Deployment | Change | Incident]] = {}
     for position, item in enumerate(items, start=1):
         raw = json.dumps(item, sort_keys=True)
-        _accept(result, seen, parse_object(item, position, raw), position, raw)
+        _accept(result, seen, parse_object(item, position, raw, default_source), position, raw)
     return result

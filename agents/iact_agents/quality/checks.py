@@ -2,7 +2,32 @@
 
 Every check states the population it evaluates (``evaluated``) and how many items failed, with one
 :class:`~.score.Finding` per failure, so the score (:mod:`.score`) and the report can say exactly what
-is wrong and where. All functions are pure: "now" is the ``as_of`` argument.
+is wrong and where. All functions are pure: "now" is the ``as_of`` argument. References between events
+are resolved as the metrics resolve them (:class:`~iact_agents.dora.metrics.EventIndex`).
+
+==========================================  ==============================================================
+check                                       an item fails when
+==========================================  ==============================================================
+schema.ingest                               an input event was rejected by validation
+null.deployment_version                     a deployment has no ``version``
+null.change_deployment_link                 a change older than the grace period is linked to no deployment
+null.incident_resolved_at                   an incident older than the grace period is still unresolved
+range.incident_resolution_after_start       an incident is resolved before it started
+range.deployment_duration                   a deployment finished before it started
+range.change_commit_order                   ``first_commit_at`` or ``authored_at`` is after ``committed_at``
+range.deployment_after_commits              a deployment is before the first commit of a change it shipped
+range.not_in_future                         an event has a timestamp after ``as_of`` (+ clock skew)
+consistency.incident_deployment_known       an incident's ``deployment_id`` resolves to no (or no single)
+                                            deployment
+consistency.incident_same_service           an incident is linked to a deployment of another service
+consistency.incident_deployment_production  an incident is linked to a deployment that never ran in
+                                            production (other environment, or status ``failed``)
+consistency.change_deployment_known         a change's ``deployment_id`` does not resolve
+consistency.deployment_changes_known        an entry of a deployment's ``change_ids`` does not resolve
+consistency.change_same_service             a change is shipped by a deployment of another service
+anomaly.daily_deployments                   a service-day's production deployments are anomalous
+anomaly.daily_incidents                     a service-day's incidents are anomalous
+==========================================  ==============================================================
 """
 
 from __future__ import annotations
@@ -11,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from ..dora.metrics import MetricsConfig, is_production, unique
+from ..dora.metrics import EventIndex, MetricsConfig, deployments_of_changes, is_production, key_of, unique
 from ..dora.models import Change, Deployment, Incident, ParseResult
 from .anomaly import MIN_POINTS, MODIFIED_Z_THRESHOLD, daily_series, detect_anomalies
 from .score import Category, CheckResult, Finding, QualityScore, quality_score
@@ -40,9 +65,13 @@ class QualityReport:
 
 
 def _result(
-    check: str, category: Category, description: str, evaluated: int, findings: list[Finding]
+    check: str, category: Category, dataset: str, description: str, *, evaluated: int, findings: list[Finding]
 ) -> CheckResult:
-    return CheckResult(check, category, description, evaluated, len(findings), tuple(findings))
+    return CheckResult(check, category, description, evaluated, len(findings), tuple(findings), dataset)
+
+
+def _finding(check: str, event: Deployment | Change | Incident, message: str) -> Finding:
+    return Finding(check, event.type, event.source_event_id, event.service, message)
 
 
 # --- schema -------------------------------------------------------------------------------------------
@@ -55,8 +84,8 @@ def schema_check(parsed: ParseResult) -> CheckResult:
         Finding(name, r.event_type or "unknown", r.source_event_id or f"line {r.line}", None, r.describe())
         for r in parsed.rejected
     ]
-    return _result(name, "schema", "events that passed schema validation",
-                   len(parsed.accepted) + len(parsed.rejected), findings)
+    return _result(name, "schema", "ingest", "events that passed schema validation",
+                   evaluated=len(parsed.accepted) + len(parsed.rejected), findings=findings)
 
 
 # --- null ---------------------------------------------------------------------------------------------
@@ -67,24 +96,25 @@ def null_checks(
     as_of: datetime, config: QualityConfig,
 ) -> list[CheckResult]:
     name = "null.deployment_version"
-    f1 = [Finding(name, "deployment", d.source_event_id, d.service, "deployment has no version")
-          for d in deployments if d.version is None]
-    out = [_result(name, "null", "deployments that name their version", len(deployments), f1)]
+    f1 = [_finding(name, d, "deployment has no version") for d in deployments if d.version is None]
+    out = [_result(name, "null", "deployments", "deployments that name their version",
+                   evaluated=len(deployments), findings=f1)]
 
     name = "null.change_deployment_link"
-    listed = {cid for d in deployments for cid in d.change_ids}
+    shipped = deployments_of_changes(deployments, changes)
     old = [c for c in changes if c.committed_at <= as_of - config.unlinked_change_after]
-    f2 = [Finding(name, "change", c.source_event_id, c.service,
-                  f"no deployment names this change {config.unlinked_change_after.days} days after its commit")
-          for c in old if c.deployment_id is None and c.source_event_id not in listed]
-    out.append(_result(name, "null", "changes older than the grace period linked to a deployment", len(old), f2))
+    f2 = [_finding(name, c, f"no deployment names this change {config.unlinked_change_after.days} days "
+                            "after its commit")
+          for c in old if c.deployment_id is None and key_of(c) not in shipped]
+    out.append(_result(name, "null", "changes", "changes past the grace period linked to a deployment",
+                       evaluated=len(old), findings=f2))
 
     name = "null.incident_resolved_at"
     old_inc = [i for i in incidents if i.started_at <= as_of - config.stale_incident_after]
-    f3 = [Finding(name, "incident", i.source_event_id, i.service,
-                  f"still unresolved {config.stale_incident_after.days} days after it started")
+    f3 = [_finding(name, i, f"still unresolved {config.stale_incident_after.days} days after it started")
           for i in old_inc if i.resolved_at is None]
-    out.append(_result(name, "null", "incidents older than the grace period with a resolution", len(old_inc), f3))
+    out.append(_result(name, "null", "incidents", "incidents past the grace period with a resolution",
+                       evaluated=len(old_inc), findings=f3))
     return out
 
 
@@ -93,7 +123,7 @@ def null_checks(
 
 def _timestamps(event: Deployment | Change | Incident) -> list[datetime]:
     if isinstance(event, Deployment):
-        return [event.deployed_at]
+        return [t for t in (event.deployed_at, event.started_at) if t is not None]
     if isinstance(event, Change):
         return [t for t in (event.committed_at, event.authored_at, event.first_commit_at) if t is not None]
     return [t for t in (event.started_at, event.resolved_at) if t is not None]
@@ -104,48 +134,47 @@ def range_checks(
     as_of: datetime, config: QualityConfig,
 ) -> list[CheckResult]:
     name = "range.incident_resolution_after_start"
-    resolved = [i for i in incidents if i.resolved_at is not None]
-    f1 = [Finding(name, "incident", i.source_event_id, i.service,
-                  f"resolved at {i.resolved_at.isoformat()}, before it started at {i.started_at.isoformat()}")
-          for i in resolved if i.resolved_at is not None and i.resolved_at < i.started_at]
-    out = [_result(name, "range", "resolved incidents whose resolution is not before their start",
-                   len(resolved), f1)]
+    out: list[CheckResult] = []
+    resolved = [(i, i.resolved_at) for i in incidents if i.resolved_at is not None]
+    f1 = [_finding(name, i, f"resolved at {r.isoformat()}, before it started at {i.started_at.isoformat()}")
+          for i, r in resolved if r < i.started_at]
+    out.append(_result(name, "range", "incidents", "resolved incidents not resolved before they started",
+                       evaluated=len(resolved), findings=f1))
+
+    name = "range.deployment_duration"
+    timed = [(d, d.started_at) for d in deployments if d.started_at is not None]
+    f2 = [_finding(name, d, f"finished at {d.deployed_at.isoformat()}, before it started at {s.isoformat()}")
+          for d, s in timed if d.deployed_at < s]
+    out.append(_result(name, "range", "deployments", "deployments that do not finish before they start",
+                       evaluated=len(timed), findings=f2))
 
     name = "range.change_commit_order"
     dated = [c for c in changes if c.first_commit_at is not None or c.authored_at is not None]
-    f2 = []
+    f3 = []
     for c in dated:
         later = [label for label, t in (("first_commit_at", c.first_commit_at), ("authored_at", c.authored_at))
                  if t is not None and t > c.committed_at]
         if later:
-            f2.append(Finding(name, "change", c.source_event_id, c.service,
-                              f"{' and '.join(later)} after committed_at {c.committed_at.isoformat()}"))
-    out.append(_result(name, "range", "changes whose first commit is not after the merged commit",
-                       len(dated), f2))
+            f3.append(_finding(name, c, f"{' and '.join(later)} after committed_at {c.committed_at.isoformat()}"))
+    out.append(_result(name, "range", "changes", "changes whose first commit is not after the merged commit",
+                       evaluated=len(dated), findings=f3))
 
     name = "range.deployment_after_commits"
-    dep_by_id = {d.source_event_id: d for d in deployments}
-    change_by_id = {c.source_event_id: c for c in changes}
-    pairs: set[tuple[str, str]] = {(d.source_event_id, cid) for d in deployments for cid in d.change_ids
-                                   if cid in change_by_id}
-    pairs |= {(c.deployment_id, c.source_event_id) for c in changes
-              if c.deployment_id is not None and c.deployment_id in dep_by_id}
-    f3 = []
-    for did, cid in sorted(pairs):
-        d, c = dep_by_id[did], change_by_id[cid]
-        if d.deployed_at < c.lead_time_start:
-            f3.append(Finding(name, "deployment", did, d.service,
-                              f"deployed at {d.deployed_at.isoformat()}, before change {cid!r} was first "
-                              f"committed at {c.lead_time_start.isoformat()}"))
-    out.append(_result(name, "range", "deployment-change links where the deployment follows the commits",
-                       len(pairs), f3))
+    shipped = deployments_of_changes(deployments, changes)
+    pairs = [(d, c) for c in changes for d in shipped.get(key_of(c), [])]
+    f4 = [_finding(name, d, f"deployed at {d.deployed_at.isoformat()}, before change {c.source_event_id!r} "
+                            f"was first committed at {c.lead_time_start.isoformat()}")
+          for d, c in pairs if d.deployed_at < c.lead_time_start]
+    out.append(_result(name, "range", "deployments", "deployment-change links where the deployment follows "
+                       "the commits", evaluated=len(pairs), findings=f4))
 
     name = "range.not_in_future"
     limit = as_of + config.clock_skew
     events: list[Deployment | Change | Incident] = [*deployments, *changes, *incidents]
-    f4 = [Finding(name, e.type, e.source_event_id, e.service, f"has a timestamp after {as_of.isoformat()}")
+    f5 = [_finding(name, e, f"has a timestamp after {as_of.isoformat()}")
           for e in events if any(t > limit for t in _timestamps(e))]
-    out.append(_result(name, "range", "events with no timestamp in the future", len(events), f4))
+    out.append(_result(name, "range", "all", "events with no timestamp in the future",
+                       evaluated=len(events), findings=f5))
     return out
 
 
@@ -154,54 +183,67 @@ def range_checks(
 
 def consistency_checks(
     deployments: Sequence[Deployment], changes: Sequence[Change], incidents: Sequence[Incident],
+    config: QualityConfig | None = None,
 ) -> list[CheckResult]:
-    dep_by_id = {d.source_event_id: d for d in deployments}
-    change_ids = {c.source_event_id for c in changes}
+    cfg = config or QualityConfig()
+    dep_index = EventIndex(deployments, "deployment")
+    change_index = EventIndex(changes, "change")
+    out: list[CheckResult] = []
 
     name = "consistency.incident_deployment_known"
-    linked = [i for i in incidents if i.deployment_id is not None]
-    f1 = [Finding(name, "incident", i.source_event_id, i.service,
-                  f"deployment_id {i.deployment_id!r} names no known deployment")
-          for i in linked if i.deployment_id not in dep_by_id]
-    out = [_result(name, "consistency", "incident deployment links that resolve", len(linked), f1)]
+    linked: list[tuple[Incident, Deployment]] = []
+    f1 = []
+    for i in incidents:
+        if i.deployment_id is None:
+            continue
+        target, problem = dep_index.resolve(i.deployment_id, i.source)
+        if target is None:
+            f1.append(_finding(name, i, f"deployment_id {problem}"))
+        else:
+            linked.append((i, target))
+    out.append(_result(name, "consistency", "incidents", "incident deployment links that resolve",
+                       evaluated=len(linked) + len(f1), findings=f1))
 
     name = "consistency.incident_same_service"
-    known = [i for i in linked if i.deployment_id in dep_by_id]
-    f2 = []
-    for i in known:
-        d = dep_by_id[i.deployment_id or ""]
-        if d.service != i.service:
-            f2.append(Finding(name, "incident", i.source_event_id, i.service,
-                              f"linked to deployment {d.source_event_id!r} of another service ({d.service})"))
-    out.append(_result(name, "consistency", "incidents linked to a deployment of their own service",
-                       len(known), f2))
+    f2 = [_finding(name, i, f"linked to deployment {d.source_event_id!r} of another service ({d.service})")
+          for i, d in linked if d.service != i.service]
+    out.append(_result(name, "consistency", "incidents", "incidents linked to a deployment of their own "
+                       "service", evaluated=len(linked), findings=f2))
 
-    name = "consistency.change_same_service"
-    change_by_id = {c.source_event_id: c for c in changes}
-    pairs = {(d.source_event_id, cid) for d in deployments for cid in d.change_ids if cid in change_by_id}
-    pairs |= {(c.deployment_id, c.source_event_id) for c in changes
-              if c.deployment_id is not None and c.deployment_id in dep_by_id}
-    f3 = []
-    for did, cid in sorted(pairs):
-        d, c = dep_by_id[did], change_by_id[cid]
-        if d.service != c.service:
-            f3.append(Finding(name, "change", cid, c.service,
-                              f"shipped by deployment {did!r} of another service ({d.service})"))
-    out.append(_result(name, "consistency", "changes shipped by a deployment of their own service",
-                       len(pairs), f3))
-
-    name = "consistency.deployment_changes_known"
-    refs = [(d, cid) for d in deployments for cid in d.change_ids]
-    f4 = [Finding(name, "deployment", d.source_event_id, d.service, f"change {cid!r} is not known")
-          for d, cid in refs if cid not in change_ids]
-    out.append(_result(name, "consistency", "change ids in deployments that resolve", len(refs), f4))
+    name = "consistency.incident_deployment_production"
+    f3 = [_finding(name, i, f"linked to deployment {d.source_event_id!r}, which never ran in production "
+                            f"(environment {d.environment}, status {d.status})")
+          for i, d in linked if not is_production(d, cfg.metrics)]
+    out.append(_result(name, "consistency", "incidents", "incidents linked to a deployment that ran in "
+                       "production", evaluated=len(linked), findings=f3))
 
     name = "consistency.change_deployment_known"
     claimed = [c for c in changes if c.deployment_id is not None]
-    f5 = [Finding(name, "change", c.source_event_id, c.service,
-                  f"deployment_id {c.deployment_id!r} names no known deployment")
-          for c in claimed if c.deployment_id not in dep_by_id]
-    out.append(_result(name, "consistency", "change deployment links that resolve", len(claimed), f5))
+    f4 = []
+    for c in claimed:
+        _, problem = dep_index.resolve(c.deployment_id or "", c.source)
+        if problem is not None:
+            f4.append(_finding(name, c, f"deployment_id {problem}"))
+    out.append(_result(name, "consistency", "changes", "change deployment links that resolve",
+                       evaluated=len(claimed), findings=f4))
+
+    name = "consistency.deployment_changes_known"
+    refs = [(d, cid) for d in deployments for cid in d.change_ids]
+    f5 = []
+    for d, cid in refs:
+        _, problem = change_index.resolve(cid, d.source)
+        if problem is not None:
+            f5.append(_finding(name, d, f"change_ids entry {problem}"))
+    out.append(_result(name, "consistency", "deployments", "change ids in deployments that resolve",
+                       evaluated=len(refs), findings=f5))
+
+    name = "consistency.change_same_service"
+    shipped = deployments_of_changes(deployments, changes)
+    pairs = [(c, d) for c in changes for d in shipped.get(key_of(c), [])]
+    f6 = [_finding(name, c, f"shipped by deployment {d.source_event_id!r} of another service ({d.service})")
+          for c, d in pairs if d.service != c.service]
+    out.append(_result(name, "consistency", "changes", "changes shipped by a deployment of their own service",
+                       evaluated=len(pairs), findings=f6))
     return out
 
 
@@ -211,20 +253,22 @@ def consistency_checks(
 def anomaly_checks(
     deployments: Sequence[Deployment], incidents: Sequence[Incident], as_of: datetime, config: QualityConfig,
 ) -> list[CheckResult]:
-    """Daily production deployments and daily incidents per service over the last ``anomaly_days``."""
-    end_day = as_of.astimezone(config.calendar_tz).date()  # today is incomplete: not judged
+    """Daily production deployments and daily incidents per service over the ``anomaly_days`` full
+    days before ``as_of`` (today is incomplete and not judged)."""
+    end_day = as_of.astimezone(config.calendar_tz).date()
     first_day = end_day - timedelta(days=config.anomaly_days)
-    series_sources: list[tuple[str, str, dict[str, list[datetime]]]] = [
-        ("anomaly.daily_deployments", "production deployments per day", {}),
-        ("anomaly.daily_incidents", "incidents per day", {}),
-    ]
+    deploy_times: dict[str, list[datetime]] = {}
     for d in deployments:
         if is_production(d, config.metrics):
-            series_sources[0][2].setdefault(d.service, []).append(d.deployed_at)
+            deploy_times.setdefault(d.service, []).append(d.deployed_at)
+    incident_times: dict[str, list[datetime]] = {}
     for i in incidents:
-        series_sources[1][2].setdefault(i.service, []).append(i.started_at)
+        incident_times.setdefault(i.service, []).append(i.started_at)
     out = []
-    for name, what, by_service in series_sources:
+    for name, dataset, what, by_service in (
+        ("anomaly.daily_deployments", "deployments", "production deployments per day", deploy_times),
+        ("anomaly.daily_incidents", "incidents", "incidents per day", incident_times),
+    ):
         evaluated = 0
         findings: list[Finding] = []
         for service in sorted(by_service):
@@ -236,8 +280,8 @@ def anomaly_checks(
                         f"{p.value:g} {what} (median {res.median:g}, modified z-score {p.score:.1f})")
                 for p in res.anomalies
             )
-        out.append(_result(name, "anomaly", f"service-days with an unremarkable number of {what}",
-                           evaluated, findings))
+        out.append(_result(name, "anomaly", dataset, f"service-days with an unremarkable number of {what}",
+                           evaluated=evaluated, findings=findings))
     return out
 
 
@@ -253,7 +297,7 @@ def run_checks(
     parsed: ParseResult | None = None,
     config: QualityConfig | None = None,
 ) -> QualityReport:
-    """Every check over the events (deduplicated by ``source_event_id``) and the resulting score."""
+    """Every check over the events (deduplicated by source and id) and the resulting score."""
     cfg = config or QualityConfig()
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -263,6 +307,6 @@ def run_checks(
         results.append(schema_check(parsed))
     results += null_checks(deps, chs, incs, as_of, cfg)
     results += range_checks(deps, chs, incs, as_of, cfg)
-    results += consistency_checks(deps, chs, incs)
+    results += consistency_checks(deps, chs, incs, cfg)
     results += anomaly_checks(deps, incs, as_of, cfg)
     return QualityReport(as_of, tuple(results), quality_score(results))

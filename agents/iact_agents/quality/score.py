@@ -52,12 +52,16 @@ class Finding:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check: ``evaluated`` items of ``dataset`` (the table they live in: ``deployments``,
+    ``changes``, ``incidents``, or ``ingest`` for the schema check), ``failed`` of them, and why."""
+
     check: str
     category: Category
     description: str
     evaluated: int
     failed: int
     findings: tuple[Finding, ...] = ()
+    dataset: str = ""
 
     @property
     def passed(self) -> int:

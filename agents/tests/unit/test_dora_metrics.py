@@ -21,6 +21,10 @@ from iact_agents.dora.models import Change, Deployment, Incident
 WEEK = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC))
 
 
+def k(event_id: str, source: str = "manual") -> tuple[str, str]:
+    return (source, event_id)
+
+
 def at(day: int, hour: int = 0, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
@@ -165,20 +169,20 @@ def test_attribution_window_edges() -> None:
         inc("other-service", at(2, 1), service="search"),
     ]
     att = attribute_incidents(deployments, incidents)
-    assert att["same-instant"].deployment_id == "new"
-    assert att["exactly-24h"].deployment_id == "new"  # "after" is later than the start: not a cause
-    assert att["exactly-24h"].method == "window"
+    assert att[k("same-instant")].deployment_id == "new"
+    assert att[k("exactly-24h")].deployment_id == "new"  # "after" is later than the start: not a cause
+    assert att[k("exactly-24h")].method == "window"
     # 2026-11-04T00:00:01: "after" (3rd 01:00) is 23 h earlier -> attributed to it, not to "new".
-    assert att["next-day"].deployment_id == "after"
-    assert att["other-service"].deployment_id is None
-    assert att["other-service"].method == "unlinked"
-    assert "within 24 h" in att["other-service"].reason
+    assert att[k("next-day")].deployment_id == "after"
+    assert att[k("other-service")].deployment_id is None
+    assert att[k("other-service")].method == "unlinked"
+    assert "within 24 h" in att[k("other-service")].reason
 
 
 def test_incident_just_outside_window_is_unlinked_not_guessed() -> None:
     att = attribute_incidents([dep("d", at(1, 0))], [inc("i", at(2, 0) + timedelta(seconds=1))])
-    assert att["i"].deployment_id is None
-    assert att["i"].method == "unlinked"
+    assert att[k("i")].deployment_id is None
+    assert att[k("i")].method == "unlinked"
 
 
 def _failure_data() -> tuple[list[Deployment], list[Incident]]:
@@ -209,7 +213,7 @@ def test_change_failure_rate_counts_a_deployment_with_many_incidents_once() -> N
     # d1 (five incidents) and d3 (rolled back) out of d1..d5.
     assert (cfr.deployments, cfr.failed, cfr.with_incidents, cfr.rolled_back_without_incident) == (5, 2, 1, 1)
     assert cfr.rate == pytest.approx(0.4)
-    assert report.attributions["i5"].reason == "deployment_id 'nope' names no known deployment"
+    assert report.attributions[k("i5")].reason == "deployment_id 'nope' names no known deployment"
 
 
 def test_change_failure_rate_configuration() -> None:
@@ -306,3 +310,42 @@ def test_config_rejects_nonsense() -> None:
         MetricsConfig(attribution_window=timedelta(hours=-1))
     with pytest.raises(MetricsInputError):
         MetricsConfig(production_environments=frozenset())
+
+
+# --- sources and environments -----------------------------------------------------------------------
+
+def test_links_prefer_the_same_source_and_refuse_ambiguity() -> None:
+    gh = dep("d1", at(2, 10), service="checkout").model_copy(update={"source": "github"})
+    jk = dep("d1", at(3, 10), service="search").model_copy(update={"source": "jenkins"})
+    from_jenkins = inc("i-jk", at(3, 12), at(3, 13), service="search", deployment_id="d1").model_copy(
+        update={"source": "jenkins"}
+    )
+    from_pager = inc("i-pd", at(2, 12), at(2, 13), deployment_id="d1").model_copy(update={"source": "pager"})
+    report = compute_metrics([gh, jk], [], [from_jenkins, from_pager], WEEK)
+    assert report.attributions[k("i-jk", "jenkins")].deployment == ("jenkins", "d1")
+    unl = report.attributions[k("i-pd", "pager")]
+    assert unl.deployment is None
+    assert "ambiguous" in unl.reason
+    assert "github, jenkins" in unl.reason
+    # Both deployments are distinct events (same id, different sources): two deployments overall.
+    assert report.overall.deployment_frequency.deployments == 2
+    assert report.services["search"].change_failure_rate.rate == 1.0
+    assert report.services["checkout"].change_failure_rate.rate == 0.0
+
+
+def test_change_links_resolve_within_their_source() -> None:
+    d = dep("d1", at(2, 10), changes=("c1",)).model_copy(update={"source": "github"})
+    c_gh = change("c1", at(2, 8)).model_copy(update={"source": "github"})  # 2 h
+    c_other = change("c1", at(1, 0)).model_copy(update={"source": "gitlab"})  # same id elsewhere
+    lt = compute_metrics([d], [c_gh, c_other], [], WEEK).overall.lead_time
+    assert lt.changes == 1
+    assert lt.median_hours == pytest.approx(2.0)
+    assert lt.undeployed == 1  # the gitlab change: no deployment of its own source lists it
+
+
+def test_non_production_incidents_are_counted_but_in_no_metric() -> None:
+    staging = inc("s", at(2, 11), at(2, 12)).model_copy(update={"environment": "staging"})
+    report = compute_metrics([dep("d", at(2, 10))], [], [staging], WEEK)
+    assert report.non_production_incidents == 1
+    assert report.overall.change_failure_rate.rate == 0.0
+    assert report.attributions == {}

@@ -195,3 +195,36 @@ def test_events_wrapper_document_and_jsonl_fallback() -> None:
     assert len(single.accepted) == 1
     broken = parse_document(json.dumps({"events": {"not": "a list"}}))
     assert [(r.line, r.field) for r in broken.rejected] == [(1, "events")]
+
+
+def test_source_defaults_and_is_part_of_the_identity() -> None:
+    plain = parse_events([line(deployment())])
+    assert plain.accepted[0].source == "manual"
+    given = parse_events([line(deployment()), line(deployment(source="Jenkins"))], default_source="github")
+    assert [(e.source, e.source_event_id) for e in given.accepted] == [("github", "d-1"), ("jenkins", "d-1")]
+    assert given.duplicates == []
+    again = parse_events([line(deployment(source="github")), line(deployment())], default_source="github")
+    assert [(d.line, d.first_line, d.source) for d in again.duplicates] == [(2, 1, "github")]
+    bad = parse_events([line(deployment(source="has space", status="?"))])
+    assert bad.rejected[0].source == "has space"
+    assert {e.field for e in bad.rejected[0].errors} == {"source", "status"}
+
+
+def test_optional_fields_shared_with_the_database_schema() -> None:
+    inc = Incident.model_validate(
+        {"source_event_id": "i", "service": "a", "started_at": "2026-01-01T00:00:00Z"}
+    )
+    assert (inc.environment, inc.severity, inc.title) == ("production", "unknown", "")
+    dep = Deployment.model_validate(
+        {
+            "source_event_id": "d", "service": "a", "environment": "production", "status": "success",
+            "deployed_at": "2026-01-01T00:10:00Z", "started_at": "2026-01-01T00:00:00Z", "commit_sha": "ABCDEF0",
+        }
+    )
+    assert dep.commit_sha == "abcdef0"
+    assert dep.started_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert dep.key == ("deployment", "manual", "d")
+    with pytest.raises(ValidationError):
+        Incident.model_validate(
+            {"source_event_id": "i", "service": "a", "started_at": "2026-01-01T00:00:00Z", "severity": "meh"}
+        )

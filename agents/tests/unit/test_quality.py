@@ -104,9 +104,10 @@ def test_score_extremes() -> None:
 # --- the checks over a data set with one planted fault per check ------------------------------------
 
 def _dep(sid: str, when: datetime, service: str = "checkout", version: str | None = "1.0",
-         changes: tuple[str, ...] = ()) -> Deployment:
-    return Deployment(source_event_id=sid, service=service, environment="production", deployed_at=when,
-                      status="success", version=version, change_ids=changes)
+         changes: tuple[str, ...] = (), **over: Any) -> Deployment:
+    data: dict[str, Any] = {"source_event_id": sid, "service": service, "environment": "production",
+                            "deployed_at": when, "status": "success", "version": version, "change_ids": changes}
+    return Deployment.model_validate({**data, **over})
 
 
 def _change(sid: str, committed: datetime, service: str = "checkout", **over: Any) -> Change:
@@ -123,7 +124,7 @@ def _inc(sid: str, start: datetime, resolved: datetime | None, service: str = "c
 def _dataset() -> tuple[list[Deployment], list[Change], list[Incident]]:
     deployments = [
         _dep("d1", at(10, 10), changes=("c1", "ghost")),  # 'ghost' is no known change
-        _dep("d2", at(11, 10), version=None),  # no version
+        _dep("d2", at(11, 10), version=None, started_at=at(11, 11)),  # no version; finished before it started
         _dep("d3", at(12, 10), service="search"),
         _dep("d4", at(5, 0, month=12)),  # in the future
         # A burst of six search deployments on the 20th: anomalous against a month of 0s and one 1.
@@ -157,11 +158,13 @@ def test_every_planted_fault_is_found_and_nothing_else() -> None:
         "null.change_deployment_link": (5, ["c3"]),
         "null.incident_resolved_at": (4, ["i4"]),
         "range.incident_resolution_after_start": (3, ["i1"]),
+        "range.deployment_duration": (1, ["d2"]),
         "range.change_commit_order": (2, ["c3"]),
         "range.deployment_after_commits": (3, ["d1"]),
         "range.not_in_future": (21, ["d4"]),
         "consistency.incident_deployment_known": (2, ["i3"]),
         "consistency.incident_same_service": (1, ["i2"]),
+        "consistency.incident_deployment_production": (1, []),
         "consistency.change_same_service": (3, ["c4"]),
         "consistency.deployment_changes_known": (2, ["d1"]),
         "consistency.change_deployment_known": (3, ["c6"]),
@@ -179,9 +182,11 @@ def test_every_planted_fault_is_found_and_nothing_else() -> None:
 def test_score_of_the_data_set_hand_computed() -> None:
     deployments, changes, incidents = _dataset()
     report = run_checks(deployments, changes, incidents, as_of=AS_OF)
-    # null 16/19, range 25/29, consistency 6/11, anomaly 119/120, no schema check (no parse result):
-    # 100 * (0.1*16/19 + 0.3*25/29 + 0.25*6/11 + 0.15*119/120) / 0.8 = 78.499... -> 78.5
-    assert report.score.score == 78.5
+    # null 16/19, range 25/30, consistency 7/12, anomaly 119/120, no schema check (no parse result):
+    # 100 * (0.1*16/19 + 0.3*25/30 + 0.25*7/12 + 0.15*119/120) / 0.8 = 78.599... -> 78.6
+    assert report.score.score == 78.6
+    rates = report.score.category_rates
+    assert rates == {"null": 16 / 19, "range": 25 / 30, "consistency": 7 / 12, "anomaly": 119 / 120}
 
 
 def test_clean_data_scores_100() -> None:
@@ -213,3 +218,28 @@ def test_as_of_must_be_aware_and_config_is_honoured() -> None:
     report = run_checks(deployments, changes, incidents, as_of=AS_OF, config=lenient)
     stale = next(c for c in report.checks if c.check == "null.incident_resolved_at")
     assert (stale.evaluated, stale.failed) == (0, 0)
+
+
+def test_links_to_non_production_and_ambiguous_deployments_are_reported() -> None:
+    deployments = [
+        _dep("stg", at(10), environment="staging"),
+        _dep("broken", at(10, 1), status="failed"),
+        _dep("twin", at(10, 2), source="github"),
+        _dep("twin", at(10, 3), source="jenkins"),
+    ]
+    incidents = [
+        _inc("a", at(10, 5), at(10, 6), deployment_id="stg"),
+        _inc("b", at(10, 5), at(10, 6), deployment_id="broken"),
+        _inc("c", at(10, 5), at(10, 6), deployment_id="twin"),  # source "manual": ambiguous
+    ]
+    changes = [_change("x", at(9), deployment_id="twin")]
+    by_name = {c.check: c for c in run_checks(deployments, changes, incidents, as_of=AS_OF).checks}
+    prod = by_name["consistency.incident_deployment_production"]
+    assert [f.source_event_id for f in prod.findings] == ["a", "b"]
+    assert "environment staging" in prod.findings[0].message
+    assert "status failed" in prod.findings[1].message
+    known = by_name["consistency.incident_deployment_known"]
+    assert [f.source_event_id for f in known.findings] == ["c"]
+    assert "ambiguous" in known.findings[0].message
+    assert [f.source_event_id for f in by_name["consistency.change_deployment_known"].findings] == ["x"]
+    assert by_name["consistency.incident_deployment_known"].dataset == "incidents"
