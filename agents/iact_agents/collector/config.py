@@ -1,0 +1,153 @@
+"""The collector's configuration: one frozen, typed model, loaded with defaults < file < env < CLI.
+
+Environment variables are ``IACT_COLLECT__<SECTION>__<FIELD>``, for example
+``IACT_COLLECT__CASSANDRA__CONTACT_POINTS=10.0.0.1,10.0.0.2`` (lists given as comma-separated text).
+The password is never in this file: ``cassandra.password_file`` names a 0600/0640 file.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+
+from ..config import FrozenModel, load_config, read_secret_file
+
+ENV_PREFIX = "IACT_COLLECT"
+DEFAULT_CONFIG_PATH = Path("/etc/iact/collector.toml")
+
+Consistency = Literal["ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"]
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
+
+
+class CassandraSettings(FrozenModel):
+    contact_points: CommaList = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
+    """Hosts (names or addresses) the driver first connects to; it discovers the rest."""
+    port: int = Field(default=9042, ge=1, le=65535)
+    local_dc: str = Field(default="dc1", min_length=1)
+    """Datacenter whose nodes get the writes (token-aware routing inside it)."""
+    keyspace: str = "iact_logs"
+    table: str = "infrastructure_logs"
+    consistency: Consistency = "LOCAL_QUORUM"
+    username: str | None = None
+    password_file: Path | None = None
+    """File (mode 0600/0640) holding the password of ``username``."""
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    """Inserts in flight at once per batch."""
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("keyspace", "table")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError("must be a CQL identifier: a letter, then letters, digits or _ (48 at most)")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> CassandraSettings:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together: set both or neither")
+        return self
+
+    def password(self) -> SecretStr | None:
+        return read_secret_file(self.password_file) if self.password_file is not None else None
+
+
+class FileSource(FrozenModel):
+    paths: CommaList = Field(min_length=1)
+    """Absolute paths or glob patterns (``/var/log/iact/*.json.log``); globs are re-scanned."""
+    format: Literal["syslog", "json", "raw"] = "syslog"
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not p.startswith("/"):
+                raise ValueError(f"{p!r} is not an absolute path")
+        return value
+
+
+class JournalSource(FrozenModel):
+    enabled: bool = False
+    journalctl: str = "journalctl"
+    """The journalctl program (a path, or a name looked up in PATH)."""
+    extra_args: CommaList = Field(default_factory=list)
+    """More journalctl arguments, e.g. ``--directory=/var/log/journal`` or a ``--unit`` filter."""
+    start: Literal["head", "tail"] = "head"
+    """Without a saved cursor: ship everything the journal still holds (head) or only new entries."""
+    source: str = Field(default="journal", min_length=1)
+    """Value of the ``source`` column for journal rows."""
+
+
+class CollectorConfig(FrozenModel):
+    host: str = Field(default_factory=socket.gethostname, min_length=1)
+    """Value of the ``host`` column: this machine's name."""
+    state_dir: Path = Path("/var/lib/iact-collector")
+    """Where the committed offsets and cursors are kept."""
+    syslog_timezone: str = "UTC"
+    """Zone of the traditional syslog timestamps (``Nov 27 18:33:23`` carries none)."""
+    start_at: Literal["beginning", "end"] = "beginning"
+    """A file seen for the first time, on the first start: read it all, or only what comes next."""
+    store_raw: Literal["always", "errors"] = "errors"
+    """Write the ``raw`` column for every line, or only for lines that did not parse."""
+    batch_lines: int = Field(default=500, ge=1, le=100_000)
+    batch_bytes: int = Field(default=1 << 20, ge=4096, le=64 << 20)
+    max_line_bytes: int = Field(default=64 << 10, ge=256, le=16 << 20)
+    fingerprint_bytes: int = Field(default=1024, ge=16, le=1 << 20)
+    poll_interval_s: float = Field(default=0.25, gt=0, le=60)
+    rotate_wait_s: float = Field(default=2.0, ge=0, le=3600)
+    """How long a rotated file must stay unchanged before we move on to the new one."""
+    rescan_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    drain_timeout_s: float = Field(default=10.0, ge=0, le=3600)
+    """On SIGTERM: how long to keep trying to deliver the batch in flight."""
+    retry_initial_s: float = Field(default=0.5, gt=0, le=60)
+    retry_max_s: float = Field(default=30.0, gt=0, le=3600)
+    cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
+    files: list[FileSource] = Field(default_factory=list)
+    journal: JournalSource = Field(default_factory=JournalSource)
+
+    @field_validator("syslog_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CollectorConfig:
+        if self.max_line_bytes > self.batch_bytes:
+            raise ValueError("max_line_bytes must not exceed batch_bytes")
+        if self.fingerprint_bytes > self.max_line_bytes:
+            raise ValueError("fingerprint_bytes must not exceed max_line_bytes")
+        if self.retry_initial_s > self.retry_max_s:
+            raise ValueError("retry_initial_s must not exceed retry_max_s")
+        if not self.files and not self.journal.enabled:
+            raise ValueError("no sources: add a [[files]] table or set journal.enabled = true")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.syslog_timezone)
+
+
+def load(path: Path | None, *, overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> CollectorConfig:
+    """Load and validate the configuration (raises :class:`~iact_agents.errors.ConfigError`)."""
+    return load_config(CollectorConfig, path, env_prefix=ENV_PREFIX, overrides=overrides, environ=environ)

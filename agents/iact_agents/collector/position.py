@@ -1,0 +1,184 @@
+"""Where each source stands: file identities, row keys, and the atomic offset store.
+
+A file is identified by ``(device, inode, fingerprint, generation)``. The fingerprint is the sha256 of the
+file's first line, or of its first ``fingerprint_bytes`` bytes when the first line is longer; it is fixed
+as soon as the file has one complete line, so it never changes while the file grows, and a file that is
+truncated and refilled, or replaced by one that reuses the inode, gets a different identity. The
+generation only counts truncations that left the first line identical.
+
+The row key of a file line is ``<file_id>:<offset of the line start, 16 digits>``; of a journal entry, its
+cursor. Both are derived from the position only, so a replay after a crash rewrites the same rows.
+
+Offsets are committed by :class:`OffsetStore` with tmp file + fsync + rename + fsync of the directory, and
+the daemon commits only after Cassandra acknowledged every row of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AgentError
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+
+class StateError(AgentError):
+    """The state directory cannot be read or written."""
+
+    exit_code = 1
+
+
+def fingerprint(fd: int, nbytes: int) -> str | None:
+    """sha256 of the first line (up to ``nbytes``) of an open file, or None while there is no full line."""
+    head = os.pread(fd, nbytes, 0)
+    newline = head.find(b"\n")
+    if newline >= 0:
+        head = head[: newline + 1]
+    elif len(head) < nbytes:
+        return None
+    return hashlib.sha256(head).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    dev: int
+    ino: int
+    fp: str
+    gen: int = 0
+
+    @property
+    def file_id(self) -> str:
+        """Stable short id of this content stream: the first half of the row key of its lines."""
+        text = f"{self.dev}:{self.ino}:{self.fp}:{self.gen}"
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def file_position(file_id: str, offset: int) -> str:
+    """Row key of the line starting at ``offset`` (zero-padded so that text order is offset order)."""
+    return f"{file_id}:{offset:016d}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """Committed position in one file source: the identity of the file being read and the next offset."""
+
+    path: str
+    dev: int
+    ino: int
+    fp: str
+    gen: int
+    offset: int
+    last_ts_us: int
+    """Timestamp (µs since the epoch) of the last line that parsed: the timestamp of unparseable lines."""
+
+    @property
+    def identity(self) -> FileIdentity:
+        return FileIdentity(self.dev, self.ino, self.fp, self.gen)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalState:
+    cursor: str | None
+    last_ts_us: int
+
+
+SourceState = FileState | JournalState
+
+
+def _encode(state: SourceState) -> dict[str, Any]:
+    kind = "file" if isinstance(state, FileState) else "journal"
+    return {"kind": kind, **asdict(state)}
+
+
+def _decode(raw: Any) -> SourceState | None:
+    if not isinstance(raw, dict):
+        return None
+    data = dict(raw)
+    kind = data.pop("kind", None)
+    try:
+        if kind == "file":
+            return FileState(**data)
+        if kind == "journal":
+            return JournalState(**data)
+    except TypeError:
+        return None
+    return None
+
+
+class OffsetStore:
+    """All committed positions of one collector, in one JSON file written atomically."""
+
+    def __init__(self, state_dir: Path, name: str = "positions.json") -> None:
+        self.dir = state_dir
+        self.path = state_dir / name
+        self._states: dict[str, SourceState] = {}
+        self.commits = 0
+
+    def load(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self._states = {}
+            return
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read the state: {exc.strerror}") from None
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise StateError(f"{self.path}: state file is not valid JSON; move it away to start over") from None
+        sources = doc.get("sources", {}) if isinstance(doc, dict) else {}
+        states: dict[str, SourceState] = {}
+        for key, raw in sources.items():
+            state = _decode(raw)
+            if state is None:
+                log.warning("%s: ignoring unreadable state of %s", self.path, key)
+            else:
+                states[str(key)] = state
+        self._states = states
+
+    def get(self, key: str) -> SourceState | None:
+        return self._states.get(key)
+
+    def snapshot(self) -> dict[str, SourceState]:
+        return dict(self._states)
+
+    def commit(self, key: str, state: SourceState) -> None:
+        """Record ``state`` for ``key`` durably: when this returns, a crash cannot lose it."""
+        if self._states.get(key) == state:
+            return
+        new = dict(self._states)
+        new[key] = state
+        self._write(new)
+        self._states = new
+
+    def _write(self, states: dict[str, SourceState]) -> None:
+        doc = {"version": STATE_VERSION, "sources": {k: _encode(v) for k, v in sorted(states.items())}}
+        data = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot write the state: {exc.strerror}") from None
+        self.commits += 1

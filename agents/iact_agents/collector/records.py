@@ -1,0 +1,358 @@
+"""The collector's record model and its pure parsers.
+
+One :class:`Record` per log line or journal entry. It is a slotted dataclass, not a pydantic model: the
+collector builds one per line, and validation happens once, at the config/JSON boundary, not per line.
+
+Parsers never raise on bad input and never drop a line: what does not parse is returned with
+``parse_error=True``, the raw text kept in ``raw`` and as ``message``, and the timestamp of the last line
+that did parse in the same source (``fallback_ts``), so that a replay produces the same row again.
+
+Supported inputs:
+
+* syslog files written by rsyslog: ``RSYSLOG_TraditionalFileFormat`` (``Nov 27 18:33:23 host prog[pid]:
+  msg``, year and zone inferred), the high-precision RFC 3339 variant (``2026-11-27T18:33:23.123456+00:00
+  host prog[pid]: msg``), either with an optional ``<PRI>`` prefix (RFC 3164 on the wire), and RFC 5424
+  (``<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG``);
+* JSON lines (``/var/log/iact/*.json.log``): ``ts``, ``level``, ``message`` (or ``msg``), ``logger``;
+  every other key goes into the ``fields`` text map;
+* journal entries, one ``journalctl -o json`` object per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SEVERITIES: tuple[str, ...] = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+# Syslog facility codes (RFC 5424 table 1, Linux names). authpriv is reported as "auth": both are the
+# authentication logs, and hosts without rsyslog must label them the same way as /var/log/auth.log.
+FACILITIES: dict[int, str] = {
+    0: "kern", 1: "user", 2: "mail", 3: "daemon", 4: "auth", 5: "syslog", 6: "lpr", 7: "news",
+    8: "uucp", 9: "cron", 10: "auth", 11: "ftp", 12: "ntp", 13: "security", 14: "console", 15: "cron",
+    16: "local0", 17: "local1", 18: "local2", 19: "local3", 20: "local4", 21: "local5", 22: "local6",
+    23: "local7",
+}
+
+# Level names of JSON application logs (Python logging and common others) -> syslog severity names.
+LEVELS: dict[str, str] = {
+    "trace": "debug", "debug": "debug", "info": "info", "information": "info", "notice": "notice",
+    "warn": "warning", "warning": "warning", "error": "err", "err": "err", "critical": "crit",
+    "crit": "crit", "fatal": "crit", "alert": "alert", "emerg": "emerg", "emergency": "emerg",
+}
+
+MONTHS: dict[str, int] = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
+
+
+@dataclass(slots=True)
+class Record:
+    """One log line or journal entry, ready to be written as one row."""
+
+    source: str
+    """Where it came from: the configured file path, or ``journal``."""
+    position: str
+    """Row key inside the source: ``<file_id>:<offset>`` or the journal cursor. Replays reuse it."""
+    ts: datetime
+    """When it happened (timezone-aware, UTC)."""
+    message: str
+    raw: str
+    parse_error: bool = False
+    facility: str | None = None
+    severity: str | None = None
+    program: str | None = None
+    pid: int | None = None
+    hostname: str | None = None
+    """The host named in the line or entry (the row's ``host`` is the collecting host)."""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def day(self) -> date:
+        return self.ts.astimezone(UTC).date()
+
+
+def _pri(value: int) -> tuple[str | None, str | None, dict[str, str]]:
+    fac, sev = divmod(value, 8)
+    extra = {"facility_code": str(fac)} if fac == 10 else {}
+    return FACILITIES.get(fac), SEVERITIES[sev], extra
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= 2**31 - 1 else None
+
+
+# --- syslog ---------------------------------------------------------------------------------------
+
+_TRADITIONAL = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?"
+    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?)"
+    r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)))"
+    r" (?P<host>\S+) ?(?P<rest>.*)",
+    re.DOTALL,
+)
+_TAG = re.compile(r"(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?(?P<msg>.*)", re.DOTALL)
+_RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<rest>.*)",
+    re.DOTALL,
+)
+_SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """An RFC 3339 / ISO 8601 instant with an offset (``Z``, ``+00:00`` or ``+0000``), as UTC; else None."""
+    if not text or text == "-":
+        return None
+    value = text.replace(" ", "T", 1)
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    elif len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        value = value[:-2] + ":" + value[-2:]
+    head, dot, frac_and_zone = value.partition(".")
+    if dot:
+        # Python accepts up to 6 fractional digits; RFC 5424 allows 6, some senders give 9.
+        digits = len(frac_and_zone) - len(frac_and_zone.lstrip("0123456789"))
+        if digits > 6:
+            value = f"{head}.{frac_and_zone[:6]}{frac_and_zone[digits:]}"
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if ts.tzinfo is None:
+        return None
+    return ts.astimezone(UTC)
+
+
+def _bsd_time(mon: str, day: str, hms: str, now: datetime, zone: tzinfo) -> datetime | None:
+    """Traditional timestamps carry no year: take the year that puts the line at most a day in the future."""
+    month = MONTHS.get(mon)
+    if month is None:
+        return None
+    try:
+        hour, minute, second = (int(p) for p in hms.split(":"))
+        local_now = now.astimezone(zone)
+        ts = datetime(local_now.year, month, int(day), hour, minute, second, tzinfo=zone)
+        if ts - local_now > timedelta(days=1):
+            ts = ts.replace(year=local_now.year - 1)
+    except ValueError:  # Feb 29 in a year without it, 24:00:00, ...
+        return None
+    return ts.astimezone(UTC)
+
+
+def _split_tag(rest: str) -> tuple[str | None, int | None, str, dict[str, str]]:
+    m = _TAG.match(rest)
+    if m is None:
+        return None, None, rest, {}
+    pid_text = m.group("pid")
+    pid = _int_or_none(pid_text)
+    extra = {"procid": pid_text} if pid_text is not None and pid is None else {}
+    return m.group("prog"), pid, m.group("msg"), extra
+
+
+def _parse_sd(rest: str) -> tuple[dict[str, str], str] | None:
+    """Structured data of RFC 5424: ``-`` or ``[id k="v" ...]...``; returns (fields, message) or None."""
+    if rest.startswith("-"):
+        return {}, rest[2:] if rest.startswith("- ") else rest[1:]
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest) and rest[pos] == "[":
+        end_id = pos + 1
+        while end_id < len(rest) and rest[end_id] not in ' ]':
+            end_id += 1
+        sd_id = rest[pos + 1 : end_id]
+        pos = end_id
+        while True:
+            m = _SD_PARAM.match(rest, pos)
+            if m is None:
+                break
+            value = m.group(2).replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
+            fields[f"sd.{sd_id}.{m.group(1)}"] = value
+            pos = m.end()
+        if pos >= len(rest) or rest[pos] != "]" or not sd_id:
+            return None
+        pos += 1
+    if pos == 0:
+        return None
+    msg = rest[pos:]
+    if msg.startswith(" "):
+        msg = msg[1:]
+    return fields, msg
+
+
+def parse_syslog(
+    line: str, *, source: str, position: str, fallback_ts: datetime, now: datetime, zone: tzinfo = UTC
+) -> Record:
+    """Parse one syslog line (traditional, RFC 3339 high-precision, RFC 3164 or RFC 5424 format)."""
+    text = line.removeprefix("\ufeff")
+    if text.startswith("<") and (m5 := _RFC5424.match(text)) is not None:
+        ts = parse_rfc3339(m5.group("ts"))
+        sd = _parse_sd(m5.group("rest"))
+        pri = int(m5.group("pri"))
+        if ts is not None and sd is not None and pri < 192:
+            facility, severity, extra = _pri(pri)
+            fields, msg = sd
+            fields.update(extra)
+            msgid = m5.group("msgid")
+            if msgid != "-":
+                fields["msgid"] = msgid
+            procid = m5.group("procid")
+            pid = _int_or_none(procid)
+            if procid != "-" and pid is None:
+                fields["procid"] = procid
+            app = m5.group("app")
+            host = m5.group("host")
+            return Record(
+                source=source, position=position, ts=ts, message=msg.removeprefix("\ufeff"), raw=line,
+                facility=facility, severity=severity, program=None if app == "-" else app, pid=pid,
+                hostname=None if host == "-" else host, fields=fields,
+            )
+    m = _TRADITIONAL.match(text)
+    if m is not None:
+        if m.group("bsd") is not None:
+            ts = _bsd_time(m.group("mon"), m.group("day").strip(), m.group("hms"), now, zone)
+        else:
+            ts = parse_rfc3339(m.group("iso"))
+        pri_text = m.group("pri")
+        tpri = int(pri_text) if pri_text is not None else None
+        if ts is not None and (tpri is None or tpri < 192):
+            facility, severity, extra = _pri(tpri) if tpri is not None else (None, None, {})
+            program, pid, msg, tag_extra = _split_tag(m.group("rest"))
+            extra.update(tag_extra)
+            return Record(
+                source=source, position=position, ts=ts, message=msg, raw=line, facility=facility,
+                severity=severity, program=program, pid=pid, hostname=m.group("host"), fields=extra,
+            )
+    return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
+
+
+# --- JSON lines -------------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def _json_ts(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        return parse_rfc3339(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # Seconds since the epoch (Python's time.time()); milliseconds if it can only be that.
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return EPOCH + timedelta(seconds=seconds)
+        except OverflowError:
+            return None
+    return None
+
+
+def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
+    """Parse one JSON application log line: ``ts``, ``level``, ``message``/``msg``, ``logger``, extras."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
+    ts = _json_ts(obj.get("ts", obj.get("timestamp", obj.get("time"))))
+    level = obj.get("level", obj.get("levelname"))
+    message = obj.get("message", obj.get("msg"))
+    logger = obj.get("logger", obj.get("name"))
+    pid = obj.get("pid")
+    host = obj.get("host", obj.get("hostname"))
+    known = {"ts", "timestamp", "time", "level", "levelname", "message", "msg", "logger", "name", "pid",
+             "host", "hostname"}
+    fields = {str(k): _text(v) for k, v in obj.items() if k not in known}
+    return Record(
+        source=source,
+        position=position,
+        ts=ts if ts is not None else fallback_ts,
+        message=_text(message) if message is not None else "",
+        raw=line,
+        parse_error=ts is None,
+        severity=LEVELS.get(level.lower()) if isinstance(level, str) else None,
+        program=logger if isinstance(logger, str) else None,
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 <= pid < 2**31 else None,
+        hostname=host if isinstance(host, str) else None,
+        fields=fields,
+    )
+
+
+def parse_raw_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
+    """A line kept as it is (format ``raw``): no parse, no error."""
+    return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line)
+
+
+# --- journal ------------------------------------------------------------------------------------------
+
+# Journal fields copied into ``fields`` (others are dropped: the journal keeps them all anyway).
+JOURNAL_FIELDS = ("_SYSTEMD_UNIT", "_TRANSPORT", "_UID", "_COMM", "_BOOT_ID", "SYSLOG_FACILITY")
+
+
+def _journal_text(value: Any) -> tuple[str, bool]:
+    """A journal field value: a string, a byte array (binary or non-UTF-8 data), or null."""
+    if isinstance(value, str):
+        return value, False
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return bytes(value).decode("utf-8", errors="replace"), True
+    if isinstance(value, list):  # a field given several times: journalctl lists the values
+        return "\n".join(_journal_text(v)[0] for v in value), False
+    return "" if value is None else str(value), False
+
+
+def journal_position_for_unparsed(line: str) -> str:
+    """Row key for a journal line that is not an entry (it has no cursor): a hash of the line."""
+    return "unparsed:" + hashlib.sha256(line.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def parse_journal_entry(line: str, *, source: str, fallback_ts: datetime) -> Record:
+    """Parse one line of ``journalctl -o json``; the row key is the entry's ``__CURSOR``."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    cursor = obj.get("__CURSOR") if isinstance(obj, dict) else None
+    if not isinstance(obj, dict) or not isinstance(cursor, str) or not cursor:
+        return Record(source=source, position=journal_position_for_unparsed(line), ts=fallback_ts, message=line,
+                      raw=line, parse_error=True)
+    ts: datetime | None = None
+    realtime = obj.get("__REALTIME_TIMESTAMP")
+    if isinstance(realtime, str) and realtime.isdigit():
+        ts = EPOCH + timedelta(microseconds=int(realtime))
+    message, binary = _journal_text(obj.get("MESSAGE"))
+    prio = _int_or_none(obj.get("PRIORITY"))
+    fac = _int_or_none(obj.get("SYSLOG_FACILITY"))
+    program = obj.get("SYSLOG_IDENTIFIER") or obj.get("_COMM")
+    pid = _int_or_none(obj.get("_PID")) or _int_or_none(obj.get("SYSLOG_PID"))
+    fields = {k.lstrip("_").lower(): _journal_text(obj[k])[0] for k in JOURNAL_FIELDS if k in obj}
+    if "syslog_facility" in fields:
+        fields["facility_code"] = fields.pop("syslog_facility")
+    if binary:
+        fields["message_binary"] = "true"
+    facility = FACILITIES.get(fac) if fac is not None else None
+    if facility is None and obj.get("_TRANSPORT") == "kernel":
+        facility = "kern"
+    host = obj.get("_HOSTNAME")
+    return Record(
+        source=source,
+        position=cursor,
+        ts=ts if ts is not None else fallback_ts,
+        message=message,
+        raw=line,
+        parse_error=ts is None,
+        facility=facility,
+        severity=SEVERITIES[prio] if prio is not None and prio < 8 else None,
+        program=program if isinstance(program, str) else None,
+        pid=pid,
+        hostname=host if isinstance(host, str) else None,
+        fields=fields,
+    )

@@ -1,0 +1,220 @@
+"""Cassandra writer: prepared inserts, token-aware routing, bounded concurrency, retries with back-off.
+
+The table belongs to ``roles/cassandra`` (``__cassandra_log_columns`` in its ``vars/main.yml``): partition
+key ``(host, source, day)``, clustering ``(ts DESC, position ASC)``. Every row is a single-partition
+insert; there are no multi-partition batches. ``COLUMNS`` below is the one place that names the columns.
+
+:meth:`CassandraSink.write` returns only when every row of the batch is acknowledged at the configured
+consistency. While the cluster is unreachable it retries with exponential back-off (the caller's reader
+is paused meanwhile, so memory stays bounded at one batch); it gives up only when told to stop and the
+drain deadline has passed, raising :class:`DeliveryAborted` (nothing is lost: the batch was not
+committed and is read again at the next start).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra import (
+    AuthenticationFailed,
+    ConsistencyLevel,
+    InvalidRequest,
+    OperationTimedOut,
+    ReadTimeout,
+    Unauthorized,
+    Unavailable,
+    WriteFailure,
+    WriteTimeout,
+)
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import UNSET_VALUE
+
+from ..errors import AgentError, ConfigError, ServiceUnavailable
+from .config import CassandraSettings
+from .records import Record
+
+log = logging.getLogger(__name__)
+
+# Column names of the log table, in insert order: change here only (and in row_values) to follow a rename.
+COLUMNS: tuple[str, ...] = (
+    "host", "source", "day", "ts", "position", "facility", "severity", "program", "pid", "message", "raw",
+    "parse_error", "fields", "ingested_at",
+)
+
+
+class DeliveryAborted(AgentError):
+    """Stopping before Cassandra acknowledged the batch in flight (it will be re-read, not lost)."""
+
+    exit_code = 0
+
+
+def insert_cql(keyspace: str, table: str) -> str:
+    cols = ", ".join(COLUMNS)
+    marks = ", ".join("?" for _ in COLUMNS)
+    # keyspace and table are checked CQL identifiers (config.py); values are bound, never formatted in.
+    return f"INSERT INTO {keyspace}.{table} ({cols}) VALUES ({marks})"  # noqa: S608
+
+
+def row_values(host: str, rec: Record, *, store_raw: bool, ingested_at: datetime) -> tuple[Any, ...]:
+    """The values of one row, in ``COLUMNS`` order."""
+    fields = rec.fields
+    if rec.hostname is not None and rec.hostname != host:
+        fields = {**fields, "hostname": rec.hostname}
+    return (
+        host, rec.source, rec.day, rec.ts, rec.position, rec.facility, rec.severity, rec.program, rec.pid,
+        rec.message, rec.raw if store_raw or rec.parse_error else None, rec.parse_error, fields or None,
+        ingested_at,
+    )
+
+
+# Failures that waiting can cure: the cluster (or enough replicas) is not reachable right now.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    NoHostAvailable, OperationTimedOut, Unavailable, WriteTimeout, WriteFailure, ReadTimeout, ConnectionError,
+    OSError,
+)
+
+
+class CassandraSink:
+    def __init__(
+        self,
+        settings: CassandraSettings,
+        *,
+        host: str,
+        store_raw: bool,
+        retry_initial_s: float,
+        retry_max_s: float,
+        should_stop: Callable[[], bool] = lambda: False,
+        drain_deadline: Callable[[], float | None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.store_raw = store_raw
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.should_stop = should_stop
+        self.drain_deadline = drain_deadline
+        self._clock = clock
+        self._sleep = sleep
+        self._cluster: Any = None
+        self._session: Any = None
+        self._insert: Any = None
+        self.rows_written = 0
+        self.retries = 0
+        self.last_error: str | None = None
+
+    # --- connection ----------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        s = self.settings
+        password = s.password()
+        auth = PlainTextAuthProvider(s.username, password.get_secret_value()) if password is not None else None
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=s.local_dc)),
+            consistency_level=ConsistencyLevel.name_to_value[s.consistency],
+            request_timeout=s.request_timeout_s,
+        )
+        cluster = Cluster(
+            contact_points=list(s.contact_points), port=s.port, auth_provider=auth,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=s.connect_timeout_s,
+        )
+        try:
+            session = cluster.connect()
+            insert = session.prepare(insert_cql(s.keyspace, s.table))
+        except Exception:
+            cluster.shutdown()
+            raise
+        self._cluster, self._session, self._insert = cluster, session, insert
+        log.info("connected to Cassandra (local DC %s), writing %s.%s at %s", s.local_dc, s.keyspace, s.table,
+                 s.consistency)
+
+    def _fatal(self, exc: BaseException) -> AgentError | None:
+        """Errors retrying cannot fix: bad credentials, missing table or column."""
+        if isinstance(exc, NoHostAvailable) and exc.errors and all(
+            isinstance(e, AuthenticationFailed) or "AuthenticationFailed" in repr(e) for e in exc.errors.values()
+        ):
+            return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r}")
+        if isinstance(exc, InvalidRequest | Unauthorized):
+            return ServiceUnavailable(f"Cassandra refused the insert into {self.settings.keyspace}."
+                                      f"{self.settings.table}: {exc}")
+        return None
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.shutdown()
+        self._cluster = self._session = self._insert = None
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def _execute(self, params: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Insert all rows; return the ones that failed (empty when all are acknowledged)."""
+        results = execute_concurrent_with_args(
+            self._session, self._insert, params, concurrency=self.settings.concurrency, raise_on_first_error=False
+        )
+        failed: list[tuple[Any, ...]] = []
+        first_error: BaseException | None = None
+        for row, (ok, result) in zip(params, results, strict=True):
+            if not ok:
+                failed.append(row)
+                first_error = first_error or result
+        if first_error is not None:
+            fatal = self._fatal(first_error)
+            if fatal is not None:
+                raise fatal
+            self.last_error = f"{type(first_error).__name__}: {first_error}"
+        return failed
+
+    def write(self, records: Sequence[Record]) -> None:
+        """Deliver ``records``; return once Cassandra acknowledged all of them (see the module docstring)."""
+        if not records:
+            return
+        now = datetime.now(UTC)  # unset, not null, for missing values: nulls would write tombstones
+        pending: list[tuple[Any, ...]] = [
+            tuple(UNSET_VALUE if v is None else v
+                  for v in row_values(self.host, r, store_raw=self.store_raw, ingested_at=now))
+            for r in records
+        ]
+        delay = self.retry_initial_s
+        while True:
+            try:
+                if self._session is None:
+                    self._connect()
+                pending = self._execute(pending)
+                if not pending:
+                    self.rows_written += len(records)
+                    return
+                log.warning("%d of %d rows not acknowledged (%s); retrying in %.1fs", len(pending), len(records),
+                            self.last_error, delay)
+            except AgentError:
+                raise
+            except RETRYABLE as exc:
+                fatal = self._fatal(exc)
+                if fatal is not None:
+                    self.close()
+                    raise fatal from None
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("Cassandra unreachable (%s); retrying in %.1fs", self.last_error, delay)
+            self.retries += 1
+            self._wait(delay)
+            delay = min(delay * 2, self.retry_max_s)
+
+    def _wait(self, delay: float) -> None:
+        end = self._clock() + delay
+        while True:
+            if self.should_stop():
+                deadline = self.drain_deadline()
+                if deadline is not None and self._clock() >= deadline:
+                    raise DeliveryAborted(f"stopping with a batch not acknowledged ({self.last_error}); "
+                                          "it will be read again at the next start")
+            left = end - self._clock()
+            if left <= 0:
+                return
+            self._sleep(min(left, 0.2))

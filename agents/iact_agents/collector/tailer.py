@@ -1,0 +1,583 @@
+"""Readers: files followed across rotation and truncation, and the systemd journal through ``journalctl``.
+
+Every reader hands out one :class:`Batch` at a time: records plus the position *after* them. The daemon
+writes the records, and only when Cassandra acknowledged them commits the batch's state and calls
+:meth:`ack`; a reader never reads ahead of the one batch in flight, so memory is bounded by the batch
+limits (lines and bytes), and a reader whose sink is down simply is not asked for more.
+
+Files
+    * only complete lines are read; a partial last line waits for its newline (a line longer than
+      ``max_line_bytes`` is cut there, and the rest is the next record);
+    * rename rotation (``syslog`` -> ``syslog.1`` + new ``syslog``): the old inode is read to its end, and
+      after ``rotate_wait_s`` without growth (its last partial line then counts as a line) the new file
+      is read from offset 0;
+    * copytruncate and truncation (same inode, smaller than our offset, or a different first line): if a
+      rotated sibling (``<name>.1``, ``<name>-20261127``) has our fingerprint and more bytes than we read,
+      the rest is read from that copy under the old identity; then the new content from offset 0 under a
+      new identity (generation + 1);
+    * at start, a committed identity that is no longer at the path is looked for among the siblings in
+      the same way, so a rotation while the collector was stopped loses nothing that is still uncompressed.
+
+Journal
+    ``journalctl -o json --all --follow`` with ``--after-cursor`` of the last acknowledged entry; the
+    pipe is read without blocking; if journalctl exits it is restarted from the last handed-out cursor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Literal, Protocol
+
+from .position import FileIdentity, FileState, JournalState, SourceState, file_position, fingerprint
+from .records import EPOCH, Record, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
+
+log = logging.getLogger(__name__)
+
+FileFormat = Literal["syslog", "json", "raw"]
+Clock = Callable[[], float]
+COMPRESSED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
+
+
+def _us(ts: datetime) -> int:
+    delta = ts - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _now_us() -> int:
+    return _us(datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records read from one source and the state to commit once all of them are acknowledged."""
+
+    key: str
+    records: list[Record]
+    state: SourceState
+    nbytes: int = 0
+
+
+class Source(Protocol):
+    key: str
+
+    def read_batch(self) -> Batch | None: ...
+
+    def ack(self, batch: Batch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TailParams:
+    batch_lines: int = 500
+    batch_bytes: int = 1 << 20
+    max_line_bytes: int = 64 << 10
+    fingerprint_bytes: int = 1024
+    rotate_wait_s: float = 2.0
+    start_at: Literal["beginning", "end"] = "beginning"
+    zone: tzinfo = field(default=UTC)
+
+
+LineParser = Callable[[str, str, datetime, datetime], Record]
+"""(line, position, fallback_ts, now) -> Record"""
+
+
+def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
+    if fmt == "syslog":
+        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
+            return parse_syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
+    elif fmt == "json":
+        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
+            return parse_json_line(line, source=source, position=position, fallback_ts=fallback)
+    else:
+        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
+            return parse_raw_line(line, source=source, position=position, fallback_ts=fallback)
+    return parse
+
+
+def _siblings(path: Path) -> list[Path]:
+    """Uncompressed rotated copies next to ``path``: ``name.1``, ``name.0``, ``name-20261127`` ..."""
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    out = [
+        p for p in entries
+        if p.name != path.name
+        and (p.name.startswith(path.name + ".") or p.name.startswith(path.name + "-"))
+        and not p.name.endswith(COMPRESSED_SUFFIXES)
+    ]
+    return sorted(out)
+
+
+def _open_ro(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink: follow it, as `tail -F` does
+            try:
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        log.warning("%s: cannot open: %s", path, exc.strerror)
+        return None
+
+
+class FileTailer:
+    """Follows one file path; see the module docstring for rotation and truncation."""
+
+    def __init__(
+        self,
+        path: str,
+        fmt: FileFormat,
+        *,
+        state: FileState | None,
+        params: TailParams,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self.key = f"file:{path}"
+        self.params = params
+        self._parse = make_line_parser(fmt, path, params.zone)
+        self._clock = clock
+        self._committed: FileState | None = state
+        self._fd: int | None = None
+        self._ident: FileIdentity | None = None
+        self._prev_ident: FileIdentity | None = state.identity if state else None
+        self._offset = 0
+        self._last_ts_us = state.last_ts_us if state else 0
+        self._draining = False
+        self._idle_since: float | None = None
+        self._must_commit = False
+        self._initialized = False
+        self._apply_start_at = state is None
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def _state(self) -> FileState | None:
+        if self._ident is None:
+            return None
+        i = self._ident
+        return FileState(str(self.path), i.dev, i.ino, i.fp, i.gen, self._offset, self._last_ts_us)
+
+    def ack(self, batch: Batch) -> None:
+        if isinstance(batch.state, FileState):
+            self._committed = batch.state
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def finished_and_gone(self) -> bool:
+        """No file open (the last one was read to its end) and nothing at the path any more."""
+        return self._initialized and self._fd is None and not self.path.exists()
+
+    # --- opening -----------------------------------------------------------------------------------
+
+    def _adopt(self, fd: int, ident: FileIdentity, offset: int, *, draining: bool) -> None:
+        self.close()
+        self._fd = fd
+        self._ident = ident
+        self._offset = offset
+        self._draining = draining
+        self._idle_since = None
+
+    def _new_identity(self, fd: int, fp: str) -> FileIdentity:
+        st = os.fstat(fd)
+        prev = self._prev_ident
+        gen = prev.gen + 1 if prev is not None and (prev.dev, prev.ino) == (st.st_dev, st.st_ino) else 0
+        return FileIdentity(st.st_dev, st.st_ino, fp, gen)
+
+    def _start_fresh(self) -> bool:
+        """Open the file at the path as new content from offset 0 (the identity may have to wait)."""
+        self.close()
+        self._ident = None
+        self._draining = False
+        fd = _open_ro(self.path)
+        if fd is None:
+            return False
+        self._fd = fd
+        self._offset = 0
+        return self._ensure_identity()
+
+    def _ensure_identity(self) -> bool:
+        """Give the open file its identity once it has a complete first line."""
+        if self._ident is not None:
+            return True
+        assert self._fd is not None
+        fp = fingerprint(self._fd, self.params.fingerprint_bytes)
+        if fp is None:
+            return False
+        self._ident = self._new_identity(self._fd, fp)
+        self._prev_ident = self._ident
+        self._offset = 0
+        self._last_ts_us = _now_us()  # timestamp of unparseable lines before the first good one
+        if self._apply_start_at and self.params.start_at == "end":
+            self._offset = self._last_line_end(self._fd)
+        self._apply_start_at = False
+        self._must_commit = True
+        log.info("%s: reading new file %s from offset %d", self.path, self._ident.file_id, self._offset)
+        return True
+
+    @staticmethod
+    def _last_line_end(fd: int) -> int:
+        size = os.fstat(fd).st_size
+        start = max(0, size - (64 << 10))
+        tail = os.pread(fd, size - start, start)
+        nl = tail.rfind(b"\n")
+        return start + nl + 1 if nl >= 0 else 0
+
+    def _find_copy(self, ident: FileIdentity, offset: int, *, same_inode: bool) -> int | None:
+        """An open fd on a rotated sibling holding ``ident``'s content beyond ``offset``, if any."""
+        for cand in _siblings(self.path):
+            fd = _open_ro(cand)
+            if fd is None:
+                continue
+            st = os.fstat(fd)
+            inode_ok = (st.st_dev, st.st_ino) == (ident.dev, ident.ino)
+            if (inode_ok or not same_inode) and st.st_size >= offset \
+                    and fingerprint(fd, self.params.fingerprint_bytes) == ident.fp:
+                log.info("%s: continuing %s in %s at offset %d", self.path, ident.file_id, cand, offset)
+                return fd
+            os.close(fd)
+        return None
+
+    def _open_initial(self) -> bool:
+        s = self._committed
+        if s is None:
+            return self._start_fresh()
+        ident = s.identity
+        fd = _open_ro(self.path)
+        if fd is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (s.dev, s.ino):
+                fp = fingerprint(fd, self.params.fingerprint_bytes)
+                if fp == s.fp and st.st_size >= s.offset:
+                    self._adopt(fd, ident, s.offset, draining=False)
+                    self._last_ts_us = s.last_ts_us
+                    return True
+            os.close(fd)
+        # The committed file is no longer at the path (rotated, truncated or replaced while we were away).
+        copy = self._find_copy(ident, s.offset, same_inode=True) or self._find_copy(ident, s.offset, same_inode=False)
+        if copy is not None:
+            self._adopt(copy, ident, s.offset, draining=True)
+            self._last_ts_us = s.last_ts_us
+            return True
+        log.warning("%s: the file read up to offset %d (%s) is gone; lines written to it after that offset "
+                    "cannot be read (compressed or deleted)", self.path, s.offset, ident.file_id)
+        return self._start_fresh()
+
+    # --- change detection --------------------------------------------------------------------------
+
+    def _detect_change(self) -> None:
+        """While reading the file at the path: notice rename rotation, deletion, truncation, replacement."""
+        assert self._fd is not None and self._ident is not None
+        st_fd = os.fstat(self._fd)
+        try:
+            st_path: os.stat_result | None = os.stat(self.path)
+        except OSError:
+            st_path = None
+        if st_path is None or (st_path.st_dev, st_path.st_ino) != (st_fd.st_dev, st_fd.st_ino):
+            log.info("%s: rotated (file %s moved away); reading it to the end", self.path, self._ident.file_id)
+            self._draining = True
+            self._idle_since = None
+            return
+        fp = fingerprint(self._fd, self.params.fingerprint_bytes)
+        if fp == self._ident.fp and st_fd.st_size >= self._offset:
+            return
+        # Same inode, other content: truncated (copytruncate, `> file`) or rewritten.
+        ident, offset = self._ident, self._offset
+        log.info("%s: truncated or rewritten (size %d, read up to %d)", self.path, st_fd.st_size, offset)
+        copy = self._find_copy(ident, offset, same_inode=False)
+        if copy is not None:
+            self._adopt(copy, ident, offset, draining=True)
+            return
+        self._prev_ident = ident
+        self._ident = None
+        self._offset = 0
+        self._ensure_identity()
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def _read_lines(self, *, flush_partial: bool) -> tuple[list[Record], int]:
+        assert self._fd is not None and self._ident is not None
+        p = self.params
+        data = os.pread(self._fd, p.batch_bytes, self._offset)
+        if not data:
+            return [], 0
+        at_eof = len(data) < p.batch_bytes
+        records: list[Record] = []
+        file_id = self._ident.file_id
+        base = self._offset
+        parse = self._parse
+        now = datetime.now(UTC)
+        fallback = _from_us(self._last_ts_us)
+        last_good: datetime | None = None
+        pos = 0
+        n = len(data)
+        while pos < n and len(records) < p.batch_lines:
+            nl = data.find(b"\n", pos, pos + p.max_line_bytes + 1)
+            if nl >= 0:
+                line_end, nxt = nl, nl + 1
+            elif n - pos >= p.max_line_bytes:  # an over-long line: cut it
+                line_end = nxt = pos + p.max_line_bytes
+            elif flush_partial and at_eof:  # the last line of a rotated file, never finished
+                line_end = nxt = n
+            else:
+                break
+            chunk = data[pos:line_end]
+            if chunk.endswith(b"\r"):
+                chunk = chunk[:-1]
+            rec = parse(chunk.decode("utf-8", "replace"), file_position(file_id, base + pos), fallback, now)
+            if not rec.parse_error:
+                last_good = fallback = rec.ts
+            records.append(rec)
+            pos = nxt
+        if records:
+            self._offset = base + pos
+            if last_good is not None:
+                self._last_ts_us = _us(last_good)
+        return records, pos
+
+    def _ready(self) -> bool:
+        """Have an open file with an identity (opening, or waiting for a first line, as needed)."""
+        if not self._initialized:
+            self._initialized = True
+            self._open_initial()
+        elif self._fd is None:
+            self._start_fresh()
+        if self._fd is None:
+            return False
+        if self._ident is None and not self._ensure_identity():
+            # Waiting for the first line of a new file; it may also have been replaced meanwhile.
+            with contextlib.suppress(OSError):
+                st, fst = os.stat(self.path), os.fstat(self._fd)
+                if (st.st_dev, st.st_ino) != (fst.st_dev, fst.st_ino):
+                    self._start_fresh()
+            return False
+        return True
+
+    def _take_commit(self) -> bool:
+        must, self._must_commit = self._must_commit, False
+        return must
+
+    def read_batch(self) -> Batch | None:
+        """The next batch of complete lines, a state-only batch, or None when there is nothing new."""
+        if not self._ready():
+            return None
+        if self._take_commit():
+            return self._state_batch()
+        if not self._draining:
+            self._detect_change()
+            if self._ident is None:
+                return None
+            if self._take_commit():
+                return self._state_batch()
+        records, nbytes = self._read_lines(flush_partial=False)
+        if records:
+            self._idle_since = None
+            return self._batch(records, nbytes)
+        return self._drain_step() if self._draining else None
+
+    def _drain_step(self) -> Batch | None:
+        """At the end of a rotated file: after rotate_wait_s without growth, finish it and move on."""
+        assert self._ident is not None
+        now = self._clock()
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since < self.params.rotate_wait_s:
+            return None
+        records, nbytes = self._read_lines(flush_partial=True)
+        if records:
+            return self._batch(records, nbytes)
+        log.info("%s: finished rotated file %s", self.path, self._ident.file_id)
+        self._prev_ident = self._ident
+        self._start_fresh()
+        self._must_commit = False
+        return self._state_batch()
+
+    def _batch(self, records: list[Record], nbytes: int) -> Batch:
+        state = self._state()
+        assert state is not None
+        return Batch(self.key, records, state, nbytes)
+
+    def _state_batch(self) -> Batch | None:
+        """A batch without records that moves the committed state (new file, finished rotated file)."""
+        state = self._state()
+        if state is None or state == self._committed:
+            return None
+        return Batch(self.key, [], state, 0)
+
+
+# --- journal ------------------------------------------------------------------------------------------
+
+class JournalReader:
+    """Follows the systemd journal with ``journalctl -o json``; the committed position is a cursor."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        state: JournalState | None,
+        journalctl: str = "journalctl",
+        extra_args: Sequence[str] = (),
+        start: Literal["head", "tail"] = "head",
+        batch_lines: int = 500,
+        batch_bytes: int = 1 << 20,
+        max_line_bytes: int = 64 << 10,
+        restart_delay_s: float = 2.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.key = f"journal:{source}"
+        self.source = source
+        self.journalctl = journalctl
+        self.extra_args = list(extra_args)
+        self.start = start
+        self.batch_lines = batch_lines
+        self.batch_bytes = max(batch_bytes, max_line_bytes)
+        self.max_line_bytes = max_line_bytes
+        self.restart_delay_s = restart_delay_s
+        self._clock = clock
+        self._cursor = state.cursor if state else None  # last entry handed out
+        self._last_ts_us = state.last_ts_us if state else 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buf = bytearray()
+        self._skip_to_newline = False
+        self._next_spawn = 0.0
+
+    def command(self) -> list[str]:
+        cmd = [self.journalctl, "-o", "json", "--all", "--follow", "--no-pager", *self.extra_args]
+        if self._cursor:
+            cmd += [f"--after-cursor={self._cursor}", "--no-tail"]
+        elif self.start == "head":
+            cmd += ["--no-tail"]
+        else:
+            cmd += ["--lines=0"]
+        return cmd
+
+    def _spawn(self) -> bool:
+        if self._clock() < self._next_spawn:
+            return False
+        self._buf.clear()
+        self._skip_to_newline = False
+        try:
+            self._proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning("journal: cannot start %s: %s", self.journalctl, exc.strerror)
+            self._next_spawn = self._clock() + self.restart_delay_s
+            return False
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        os.set_blocking(self._proc.stdout.fileno(), False)
+        os.set_blocking(self._proc.stderr.fileno(), False)
+        log.info("journal: following from %s", self._cursor or self.start)
+        return True
+
+    def _fill(self) -> bool:
+        """Read what the pipe has, up to the batch size. False when journalctl has exited."""
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while len(self._buf) < self.batch_bytes:
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready:
+                return True
+            try:
+                chunk = os.read(fd, self.batch_bytes - len(self._buf))
+            except BlockingIOError:
+                return True
+            if not chunk:
+                return False
+            self._buf += chunk
+        return True
+
+    def _reap(self) -> None:
+        assert self._proc is not None
+        err = b""
+        if self._proc.stderr is not None:
+            with contextlib.suppress(OSError, TypeError):
+                err = self._proc.stderr.read() or b""
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            code = self._proc.wait()
+        detail = err.decode("utf-8", "replace").strip().splitlines()
+        log.warning("journal: journalctl exited with %s%s; restarting in %.0fs", code,
+                    f" ({detail[-1]})" if detail else "", self.restart_delay_s)
+        self.close()
+        self._next_spawn = self._clock() + self.restart_delay_s
+
+    def read_batch(self) -> Batch | None:
+        if self._proc is None and not self._spawn():
+            return None
+        alive = self._fill()
+        records: list[Record] = []
+        fallback = _from_us(self._last_ts_us)
+        consumed = 0
+        buf = self._buf
+        while len(records) < self.batch_lines:
+            nl = buf.find(b"\n", consumed)
+            if nl < 0:
+                if len(buf) - consumed >= self.batch_bytes:  # one entry larger than a batch: keep its head
+                    line = bytes(buf[consumed : consumed + self.max_line_bytes]).decode("utf-8", "replace")
+                    records.append(parse_journal_entry(line, source=self.source, fallback_ts=fallback))
+                    consumed = len(buf)
+                    self._skip_to_newline = True
+                break
+            chunk = bytes(buf[consumed:nl])
+            consumed = nl + 1
+            if self._skip_to_newline:
+                self._skip_to_newline = False
+                continue
+            if not chunk.strip():
+                continue
+            rec = parse_journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
+            if not rec.parse_error:
+                fallback = rec.ts
+                self._cursor = rec.position
+            records.append(rec)
+        del buf[:consumed]
+        self._last_ts_us = _us(fallback)
+        if not alive and not records:
+            self._reap()
+            return None
+        if not records:
+            return None
+        return Batch(self.key, records, JournalState(self._cursor, self._last_ts_us), consumed)
+
+    def ack(self, batch: Batch) -> None:
+        pass
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -1,0 +1,380 @@
+"""File tailing with real files: steady state, partial lines, bounds, rotation, copytruncate, truncation,
+and the offset store (a crash between read and ack re-reads the same positions, hence the same row keys)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from iact_agents.collector.position import FileState, JournalState, OffsetStore, StateError
+from iact_agents.collector.records import Record
+from iact_agents.collector.tailer import Batch, FileTailer, JournalReader, TailParams
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "collector"
+
+
+def line(i: int) -> str:
+    return f"2026-11-27T18:00:{i % 60:02d}.{i:06d}+00:00 cass1 test[{i}]: message number {i}\n"
+
+
+def write(path: Path, text: str, mode: str = "a") -> None:
+    with path.open(mode, encoding="utf-8") as fh:
+        fh.write(text)
+
+
+class Harness:
+    """A tailer plus the daemon's commit discipline: commit the batch state, then ack."""
+
+    def __init__(self, path: Path, state_dir: Path, **params: object) -> None:
+        self.path = path
+        self.store = OffsetStore(state_dir)
+        self.store.load()
+        self.params = TailParams(**{"rotate_wait_s": 0.0, "batch_lines": 1000, **params})  # type: ignore[arg-type]
+        self.tailer = self.new_tailer()
+
+    def new_tailer(self) -> FileTailer:
+        state = self.store.get(f"file:{self.path}")
+        assert state is None or isinstance(state, FileState)
+        return FileTailer(str(self.path), "syslog", state=state, params=self.params)
+
+    def commit(self, batch: Batch) -> None:
+        self.store.commit(batch.key, batch.state)
+        self.tailer.ack(batch)
+
+    def read(self, *, max_batches: int = 1000) -> list[Record]:
+        out: list[Record] = []
+        for _ in range(max_batches):
+            batch = self.tailer.read_batch()
+            if batch is None:
+                break
+            out.extend(batch.records)
+            self.commit(batch)
+        return out
+
+
+def messages(records: list[Record]) -> list[str]:
+    return [r.message for r in records]
+
+
+def assert_distinct(records: list[Record]) -> None:
+    keys = [r.position for r in records]
+    assert len(keys) == len(set(keys))
+
+
+def test_steady_state_and_positions(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(10)))
+    h = Harness(log, tmp_path / "state")
+    recs = h.read()
+    assert messages(recs) == [f"message number {i}" for i in range(10)]
+    offsets = [int(r.position.split(":")[1]) for r in recs]
+    assert offsets[0] == 0 and offsets == sorted(offsets)
+    write(log, "".join(line(i) for i in range(10, 15)))
+    more = h.read()
+    assert messages(more) == [f"message number {i}" for i in range(10, 15)]
+    assert_distinct(recs + more)
+    state = h.store.get(f"file:{log}")
+    assert isinstance(state, FileState) and state.offset == log.stat().st_size
+
+
+def test_partial_last_line_waits(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0) + "Nov 27 18:00:01 cass1 p: half")
+    h = Harness(log, tmp_path / "state")
+    assert messages(h.read()) == ["message number 0"]
+    assert h.read() == []
+    write(log, " and the rest\n")
+    assert messages(h.read()) == ["half and the rest"]
+
+
+def test_new_file_waits_for_its_first_complete_line(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "no newline yet")
+    h = Harness(log, tmp_path / "state")
+    assert h.read() == []
+    assert h.store.get(f"file:{log}") is None
+    write(log, "\n" + line(1))
+    assert len(h.read()) == 2
+
+
+def test_batches_are_bounded_in_lines_and_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(1000)))
+    h = Harness(log, tmp_path / "state", batch_lines=100, batch_bytes=4096, max_line_bytes=1024)
+    sizes = []
+    total = 0
+    while (batch := h.tailer.read_batch()) is not None:
+        h.commit(batch)
+        if batch.records:
+            sizes.append(len(batch.records))
+            assert batch.nbytes <= 4096
+            total += len(batch.records)
+    assert total == 1000 and max(sizes) <= 100
+
+
+def test_overlong_line_is_cut_not_buffered(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0) + "x" * 2500 + "\n" + line(1))
+    h = Harness(log, tmp_path / "state", batch_bytes=4096, max_line_bytes=1024)
+    recs = h.read()
+    assert [len(r.raw) for r in recs[1:4]] == [1024, 1024, 452]
+    assert recs[-1].message == "message number 1"
+    assert_distinct(recs)
+
+
+def test_rename_rotation_finishes_the_old_file_first(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(5)))
+    h = Harness(log, tmp_path / "state", batch_lines=3)
+    h.commit(h.tailer.read_batch())  # type: ignore[arg-type]  # the identity
+    first = h.tailer.read_batch()
+    assert first is not None and len(first.records) == 3
+    h.commit(first)
+    log.rename(tmp_path / "syslog.1")
+    write(tmp_path / "syslog.1", line(5) + line(6))  # the writer still had the old file open
+    write(log, "".join(line(i) for i in range(7, 11)))
+    recs = first.records + h.read()
+    assert messages(recs) == [f"message number {i}" for i in range(11)]
+    assert_distinct(recs)
+    assert len({r.position.split(":")[0] for r in recs}) == 2
+
+
+def test_rotated_file_last_partial_line_is_flushed(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0) + "Nov 27 18:00:01 cass1 p: never finished")
+    h = Harness(log, tmp_path / "state")
+    assert len(h.read()) == 1
+    log.rename(tmp_path / "syslog.1")
+    write(log, line(2))
+    assert messages(h.read()) == ["never finished", "message number 2"]
+
+
+def test_rotation_waits_for_rotate_wait(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0))
+    now = [0.0]
+    h = Harness(log, tmp_path / "state", rotate_wait_s=5.0)
+    h.tailer = FileTailer(str(log), "syslog", state=None, params=h.params, clock=lambda: now[0])
+    assert len(h.read()) == 1
+    log.rename(tmp_path / "syslog.1")
+    write(log, line(2))
+    assert h.read() == []
+    now[0] = 3.0
+    write(tmp_path / "syslog.1", line(1))
+    assert messages(h.read()) == ["message number 1"]
+    now[0] = 7.9
+    assert h.read() == []
+    now[0] = 8.1
+    assert messages(h.read()) == ["message number 2"]
+
+
+def test_rotation_while_stopped_resumes_in_the_rotated_file(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(6)))
+    h = Harness(log, tmp_path / "state", batch_lines=2)
+    done: list[Record] = []
+    while len(done) < 4:
+        b = h.tailer.read_batch()
+        assert b is not None
+        h.commit(b)
+        done += b.records
+    h.tailer.close()  # stopped after 4 lines
+    log.rename(tmp_path / "syslog.1")
+    write(log, line(6))
+    h.tailer = h.new_tailer()
+    recs = h.read()
+    assert messages(recs) == ["message number 4", "message number 5", "message number 6"]
+    assert_distinct(done + recs)
+
+
+def test_copytruncate_reads_the_rest_from_the_copy(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(5)))
+    h = Harness(log, tmp_path / "state", batch_lines=2)
+    h.commit(h.tailer.read_batch())  # type: ignore[arg-type]  # the identity
+    b = h.tailer.read_batch()
+    assert b is not None and len(b.records) == 2
+    h.commit(b)
+    shutil.copyfile(log, tmp_path / "syslog.1")
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    write(log, line(5) + line(6) + line(7))
+    recs = b.records + h.read()
+    assert messages(recs) == [f"message number {i}" for i in range(8)]
+    assert_distinct(recs)
+
+
+def test_truncation_without_copy_restarts_at_zero_with_a_new_identity(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(5)))
+    h = Harness(log, tmp_path / "state")
+    before = h.read()
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    write(log, line(0) + line(9))  # same first line as before, shorter file
+    after = h.read()
+    assert messages(after) == ["message number 0", "message number 9"]
+    assert after[0].position.endswith(":0000000000000000")
+    assert after[0].position != before[0].position  # new generation, new row key
+    assert_distinct(before + after)
+
+
+def test_truncation_refilled_past_the_old_offset_is_noticed_by_fingerprint(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0) + line(1))
+    h = Harness(log, tmp_path / "state")
+    before = h.read()
+    with log.open("w", encoding="utf-8") as fh:
+        fh.write("".join(line(i) for i in range(10, 15)))
+    after = h.read()
+    assert messages(after) == [f"message number {i}" for i in range(10, 15)]
+    assert_distinct(before + after)
+
+
+def test_crash_between_read_and_ack_rereads_the_same_row_keys(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(9)) + "garbage line\n")
+    h = Harness(log, tmp_path / "state", batch_lines=4)
+    b1 = h.tailer.read_batch()
+    assert b1 is not None
+    h.commit(b1)  # identity committed
+    b2 = h.tailer.read_batch()
+    assert b2 is not None and b2.records
+    h.commit(b2)
+    lost = [h.tailer.read_batch(), h.tailer.read_batch()]  # read, never acknowledged: then "SIGKILL"
+    assert all(b is not None for b in lost)
+    h2 = Harness(log, tmp_path / "state", batch_lines=4)
+    replay = h2.read()
+    lost_records = [r for b in lost if b for r in b.records]
+    assert [(r.position, r.ts, r.raw) for r in replay] == [(r.position, r.ts, r.raw) for r in lost_records]
+    assert replay[-1].parse_error
+
+
+def test_start_at_end_skips_existing_lines(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0) + line(1))
+    h = Harness(log, tmp_path / "state", start_at="end")
+    assert h.read() == []
+    write(log, line(2))
+    assert messages(h.read()) == ["message number 2"]
+
+
+def test_missing_file_is_waited_for(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    h = Harness(log, tmp_path / "state")
+    assert h.read() == []
+    write(log, line(0))
+    assert messages(h.read()) == ["message number 0"]
+
+
+# --- offset store ------------------------------------------------------------------------------------
+
+def test_offset_store_round_trip_and_atomic_write(tmp_path: Path) -> None:
+    store = OffsetStore(tmp_path / "state")
+    store.load()
+    fs = FileState("/var/log/syslog", 1, 2, "ab", 0, 100, 5)
+    js = JournalState("s=1;i=2", 7)
+    store.commit("file:/var/log/syslog", fs)
+    store.commit("journal:journal", js)
+    assert sorted(os.listdir(tmp_path / "state")) == ["positions.json"]
+    assert (tmp_path / "state" / "positions.json").stat().st_mode & 0o777 == 0o600
+    again = OffsetStore(tmp_path / "state")
+    again.load()
+    assert again.get("file:/var/log/syslog") == fs and again.get("journal:journal") == js
+    commits = store.commits
+    store.commit("journal:journal", js)
+    assert store.commits == commits  # unchanged state: no write
+
+
+def test_offset_store_ignores_a_leftover_tmp_file(tmp_path: Path) -> None:
+    store = OffsetStore(tmp_path)
+    store.load()
+    store.commit("journal:j", JournalState("c1", 1))
+    (tmp_path / ".positions.json.tmp").write_text('{"half written')  # crash during a later write
+    again = OffsetStore(tmp_path)
+    again.load()
+    assert again.get("journal:j") == JournalState("c1", 1)
+
+
+def test_offset_store_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "positions.json").write_text("{not json")
+    with pytest.raises(StateError, match="not valid JSON"):
+        OffsetStore(tmp_path).load()
+
+
+# --- journal ---------------------------------------------------------------------------------------------
+
+FAKE_JOURNALCTL = textwrap.dedent("""\
+    #!{python}
+    import sys, time
+    lines = open({fixture!r}, encoding="utf-8").read().splitlines()
+    after = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--after-cursor=")]
+    with open({argv_log!r}, "a") as fh:
+        fh.write(" ".join(sys.argv[1:]) + "\\n")
+    start = 0
+    if after:
+        import json
+        cursors = [json.loads(l)["__CURSOR"] for l in lines]
+        start = cursors.index(after[0]) + 1
+    for l in lines[start:]:
+        sys.stdout.write(l + "\\n")
+    sys.stdout.flush()
+    time.sleep(60)
+""")
+
+
+def fake_journalctl(tmp_path: Path) -> tuple[Path, Path]:
+    script = tmp_path / "journalctl"
+    argv_log = tmp_path / "argv.log"
+    script.write_text(FAKE_JOURNALCTL.format(python=sys.executable, fixture=str(FIXTURES / "journal.json"),
+                                             argv_log=str(argv_log)))
+    script.chmod(0o755)
+    return script, argv_log
+
+
+def read_journal(reader: JournalReader, store: OffsetStore, want: int) -> list[Record]:
+    out: list[Record] = []
+    deadline = time.monotonic() + 20
+    while len(out) < want and time.monotonic() < deadline:
+        batch = reader.read_batch()
+        if batch is None:
+            time.sleep(0.02)
+            continue
+        out.extend(batch.records)
+        store.commit(batch.key, batch.state)
+    return out
+
+
+def test_journal_reader_follows_and_resumes_after_the_cursor(tmp_path: Path) -> None:
+    script, argv_log = fake_journalctl(tmp_path)
+    store = OffsetStore(tmp_path / "state")
+    store.load()
+    reader = JournalReader(source="journal", state=None, journalctl=str(script), batch_lines=20)
+    try:
+        recs = read_journal(reader, store, 50)
+    finally:
+        reader.close()
+    assert len(recs) == 50 and not any(r.parse_error for r in recs)
+    assert "--no-tail" in argv_log.read_text()
+    state = store.get("journal:journal")
+    assert isinstance(state, JournalState) and state.cursor == recs[-1].position
+    # Restart from the cursor of the 30th entry: only the last 20 come again, with the same row keys.
+    store.commit("journal:journal", JournalState(recs[29].position, 0))
+    resumed = JournalReader(source="journal", state=JournalState(recs[29].position, 0), journalctl=str(script))
+    try:
+        again = read_journal(resumed, store, 20)
+    finally:
+        resumed.close()
+    assert [r.position for r in again] == [r.position for r in recs[30:]]
+    assert f"--after-cursor={recs[29].position}" in argv_log.read_text()
+
+
+def test_journal_reader_survives_a_missing_journalctl(tmp_path: Path) -> None:
+    reader = JournalReader(source="journal", state=None, journalctl=str(tmp_path / "nope"))
+    assert reader.read_batch() is None
+    reader.close()
