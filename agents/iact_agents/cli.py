@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iact_agents.jobs",
     "iact_agents.sessions",
     "iact_agents.collector.cli",
+    "iact_agents.health",
 )
 
 

@@ -1,0 +1,345 @@
+"""The checks: small functions that measure one thing and return :class:`CheckResult` values.
+
+Commands are run through a ``Runner`` (argv, timeout) so that tests can feed captured output; the
+default one runs the real program. A check never raises for what it measures: a program that is
+missing or times out is an ``unknown`` result with the reason in its summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import CassandraSettings, CollectorSettings, DiskSettings, JobAge, ServiceSettings, TimeSyncSettings
+from .models import CheckResult, Status
+from .parsers import parse_chrony_tracking, parse_describecluster, parse_nodetool_status
+
+log = logging.getLogger(__name__)
+
+_ERROR_LINE = re.compile(r"^(nodetool|error|fatal)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def first_error_line(self) -> str:
+        """The line that says what went wrong: one naming the program or an error, else the first one.
+
+        nodetool prints Java logging noise on stderr before its own ``nodetool: Failed to connect ...``.
+        """
+        lines = [line.strip() for text in (self.stderr, self.stdout) for line in text.splitlines() if line.strip()]
+        for line in lines:
+            if _ERROR_LINE.match(line):
+                return line[:300]
+        return lines[0][:300] if lines else f"exit code {self.returncode}"
+
+
+class CommandFailed(Exception):
+    """The program could not be started or did not finish in time (not: it exited non-zero)."""
+
+
+Runner = Callable[[Sequence[str], float], CommandOutput]
+
+
+def run_program(argv: Sequence[str], timeout: float) -> CommandOutput:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise CommandFailed(f"{argv[0]}: program not found") from None
+    except PermissionError:
+        raise CommandFailed(f"{argv[0]}: not executable by this user") from None
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(f"{' '.join(argv)}: no answer within {timeout:.0f} s") from None
+    return CommandOutput(proc.returncode, proc.stdout, proc.stderr)
+
+
+class Stopwatch:
+    ms: int | None = None
+
+
+@contextmanager
+def stopwatch() -> Iterator[Stopwatch]:
+    watch = Stopwatch()
+    start = time.monotonic()
+    try:
+        yield watch
+    finally:
+        watch.ms = int((time.monotonic() - start) * 1000)
+
+
+# --- Cassandra -----------------------------------------------------------------------------------
+
+
+def judge_nodes(text: str, expected_nodes: int, host: str, latency_ms: int | None = None) -> CheckResult:
+    """``cassandra:nodes_up`` from the ``nodetool status`` output of one node."""
+    nodes = parse_nodetool_status(text)
+    detail: dict[str, Any] = {"nodes": {n.address: n.code for n in nodes}, "expected": expected_nodes}
+    if not nodes:
+        return CheckResult("cassandra", "nodes_up", host, Status.UNKNOWN,
+                           "nodetool status listed no node (output not understood)", latency_ms, detail)
+    down = [n.address for n in nodes if not n.up]
+    moving = [f"{n.address} {n.code}" for n in nodes if n.up and n.state != "N"]
+    problems: list[str] = []
+    status = Status.OK
+    if down:
+        status = Status.CRITICAL
+        problems.append("down: " + ", ".join(down))
+    if len(nodes) < expected_nodes:
+        status = Status.CRITICAL
+        problems.append(f"{len(nodes)} of {expected_nodes} expected nodes in the ring")
+    if moving:
+        status = Status.CRITICAL if status is Status.CRITICAL else Status.WARNING
+        problems.append("not normal: " + ", ".join(moving))
+    summary = f"{len(nodes)} nodes UN" if status is Status.OK else "; ".join(problems)
+    return CheckResult("cassandra", "nodes_up", host, status, summary, latency_ms, detail)
+
+
+def judge_schema(text: str, host: str, latency_ms: int | None = None) -> CheckResult:
+    """``cassandra:schema_agreement`` from ``nodetool describecluster``."""
+    desc = parse_describecluster(text)
+    detail: dict[str, Any] = {"cluster": desc.name, "schema_versions": desc.schema_versions}
+    if not desc.schema_versions:
+        return CheckResult("cassandra", "schema_agreement", host, Status.UNKNOWN,
+                           "nodetool describecluster printed no schema versions", latency_ms, detail)
+    if desc.agreement:
+        return CheckResult("cassandra", "schema_agreement", host, Status.OK,
+                           f"one schema version on {len(desc.schema_versions[desc.versions[0]])} nodes",
+                           latency_ms, detail)
+    problems = []
+    if len(desc.versions) > 1:
+        problems.append(f"{len(desc.versions)} schema versions")
+    if desc.unreachable:
+        problems.append("unreachable: " + ", ".join(desc.unreachable))
+    return CheckResult("cassandra", "schema_agreement", host, Status.CRITICAL, "; ".join(problems), latency_ms,
+                       detail)
+
+
+def cassandra_checks(cfg: CassandraSettings, host: str, run: Runner = run_program) -> list[CheckResult]:
+    results = []
+    for sub, name in (("status", "nodes_up"), ("describecluster", "schema_agreement")):
+        try:
+            with stopwatch() as watch:
+                out = run([*cfg.nodetool, sub], cfg.command_timeout_s)
+        except CommandFailed as exc:
+            results.append(CheckResult("cassandra", name, host, Status.CRITICAL, f"nodetool {sub}: {exc}"))
+            continue
+        if out.returncode != 0:
+            results.append(CheckResult("cassandra", name, host, Status.CRITICAL,
+                                       f"nodetool {sub} failed: {out.first_error_line}", watch.ms))
+        elif sub == "status":
+            results.append(judge_nodes(out.stdout, cfg.expected_nodes, host, watch.ms))
+        else:
+            results.append(judge_schema(out.stdout, host, watch.ms))
+    return results
+
+
+# --- Disk ----------------------------------------------------------------------------------------
+
+
+def used_percent(st: os.statvfs_result) -> float:
+    """Used space as ``df`` shows it: used / (used + available to unprivileged users)."""
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    avail = st.f_bavail * st.f_frsize
+    return 100.0 * used / (used + avail) if used + avail else 0.0
+
+
+def disk_checks(cfg: DiskSettings, host: str) -> list[CheckResult]:
+    results = []
+    for p in cfg.paths:
+        warn, crit = cfg.thresholds(p)
+        name = str(p.path)
+        try:
+            st = os.statvfs(p.path)
+        except OSError as exc:
+            results.append(CheckResult("disk", name, host, Status.UNKNOWN, f"{p.path}: {exc.strerror}"))
+            continue
+        pct = used_percent(st)
+        free = st.f_bavail * st.f_frsize
+        detail = {"used_percent": round(pct, 2), "free_bytes": free, "warn_percent": warn, "crit_percent": crit}
+        if pct >= crit:
+            status = Status.CRITICAL
+        elif pct >= warn:
+            status = Status.WARNING
+        else:
+            status = Status.OK
+        limit = {Status.CRITICAL: f" (critical at {crit:g}%)", Status.WARNING: f" (warning at {warn:g}%)"}
+        summary = f"{pct:.1f}% used, {free / 2**30:.1f} GiB free{limit.get(status, '')}"
+        results.append(CheckResult("disk", name, host, status, summary, None, detail))
+    return results
+
+
+# --- systemd services ----------------------------------------------------------------------------
+
+
+def service_checks(cfg: ServiceSettings, host: str, run: Runner = run_program) -> list[CheckResult]:
+    results = []
+    for unit in cfg.units:
+        try:
+            out = run([cfg.systemctl, "is-active", unit], 15.0)
+        except CommandFailed as exc:
+            results.append(CheckResult("service", unit, host, Status.UNKNOWN, str(exc)))
+            continue
+        state = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+        if state == "active":
+            status = Status.OK
+        elif state in ("activating", "reloading", "deactivating"):
+            status = Status.WARNING
+        elif state in ("inactive", "failed", "unknown"):
+            status = Status.CRITICAL
+        else:  # e.g. "System has not been booted with systemd" on stderr
+            results.append(CheckResult("service", unit, host, Status.UNKNOWN,
+                                       f"systemctl is-active: {out.first_error_line}"))
+            continue
+        results.append(CheckResult("service", unit, host, status, state, None, {"state": state}))
+    return results
+
+
+# --- Collector -----------------------------------------------------------------------------------
+#
+# Contract with the collector (agents/iact_agents/collector/position.py), read as plain JSON so that this
+# check does not depend on the collector's code: ``state_file`` is rewritten atomically after every batch
+# Cassandra acknowledged, so its mtime is the time of the last commit, and it holds
+#   {"version": 1, "sources": {<key>: {"kind": "file", "path": str, "dev": int, "ino": int,
+#                                      "offset": int, "last_ts_us": int, ...}
+#                                     | {"kind": "journal", "cursor": str|null, "last_ts_us": int}}}
+# The collector keeps no spool: what has not been shipped is still in the source files, so the "spool" is
+# the backlog, the bytes of each file source past its committed offset.
+
+
+def collector_checks(cfg: CollectorSettings, host: str, now: float | None = None) -> list[CheckResult]:
+    now = time.time() if now is None else now
+    path = cfg.state_file
+    try:
+        st = path.stat()
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{path} does not exist: the collector has not committed a position yet"
+        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in ("lag", "backlog")]
+    except (OSError, ValueError) as exc:
+        msg = f"{path}: cannot read the collector state: {exc}"
+        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in ("lag", "backlog")]
+    sources = doc.get("sources", {}) if isinstance(doc, dict) else {}
+    if not isinstance(sources, dict):
+        sources = {}
+    commit_age = max(0.0, now - st.st_mtime)
+    backlog_total = 0
+    per_source: dict[str, dict[str, Any]] = {}
+    for key, raw in sorted(sources.items()):
+        if not isinstance(raw, Mapping):
+            continue
+        info: dict[str, Any] = {"kind": raw.get("kind")}
+        last_ts = raw.get("last_ts_us")
+        if isinstance(last_ts, int) and last_ts > 0:
+            info["newest_acked_age_s"] = round(max(0.0, now - last_ts / 1e6), 1)
+        if raw.get("kind") == "file":
+            info["backlog_bytes"] = backlog = _file_backlog(raw)
+            backlog_total += backlog
+        per_source[str(key)] = info
+    waiting = backlog_total > 0
+    lag_s = commit_age if waiting else 0.0
+    lag_detail = {"lag_s": round(lag_s, 1), "last_commit_age_s": round(commit_age, 1), "sources": per_source}
+    lag_status = _level(lag_s, cfg.lag_warn_s, cfg.lag_crit_s)
+    lag_summary = (f"{backlog_total} bytes waiting, last commit {commit_age:.0f} s ago" if waiting
+                   else f"caught up ({len(per_source)} sources, last commit {commit_age:.0f} s ago)")
+    backlog_status = _level(backlog_total, cfg.backlog_warn_bytes, cfg.backlog_crit_bytes)
+    return [
+        CheckResult("collector", "lag", host, lag_status, lag_summary, None, lag_detail),
+        CheckResult("collector", "backlog", host, backlog_status, f"{backlog_total} bytes not yet shipped", None,
+                    {"backlog_bytes": backlog_total}),
+    ]
+
+
+def _file_backlog(raw: Mapping[str, Any]) -> int:
+    """Bytes past the committed offset, when the file at ``path`` is still the one the offset belongs to."""
+    try:
+        st = os.stat(str(raw["path"]))
+        offset = int(raw["offset"])
+    except (KeyError, TypeError, ValueError, OSError):
+        return 0
+    if st.st_ino != raw.get("ino") or st.st_dev != raw.get("dev"):
+        return 0  # rotated: the collector moves on to the new file by itself
+    return max(0, st.st_size - offset)
+
+
+def _level(value: float, warn: float, crit: float) -> Status:
+    if value >= crit and value > 0:
+        return Status.CRITICAL
+    if value >= warn and value > 0:
+        return Status.WARNING
+    return Status.OK
+
+
+# --- Scheduled jobs ------------------------------------------------------------------------------
+
+
+def job_age_check(name: str, rule: JobAge, last_success: datetime | None, host: str,
+                  now: datetime | None = None) -> CheckResult:
+    """How old the last successful run of job ``name`` is (``backup`` is reported as component ``backup``)."""
+    now = datetime.now(UTC) if now is None else now
+    component = "backup" if name == "backup" else "jobs"
+    check = "last_success" if name == "backup" else name
+    if last_success is None:
+        return CheckResult(component, check, host, Status(rule.never_run), f"{name}: no successful run recorded",
+                           None, {"job": name})
+    if last_success.tzinfo is None:
+        last_success = last_success.replace(tzinfo=UTC)
+    age_h = max(0.0, (now - last_success).total_seconds() / 3600)
+    status = _level(age_h, rule.warn_age_h, rule.crit_age_h)
+    detail = {"job": name, "last_success": last_success.isoformat(), "age_h": round(age_h, 2),
+              "warn_age_h": rule.warn_age_h, "crit_age_h": rule.crit_age_h}
+    return CheckResult(component, check, host, status, f"{name}: last success {age_h:.1f} h ago", None, detail)
+
+
+# --- Time sync -----------------------------------------------------------------------------------
+
+
+def in_container() -> bool:
+    if os.environ.get("container"):  # noqa: SIM112 - systemd and podman set it in lower case
+        return True
+    return any(Path(p).exists() for p in ("/run/systemd/container", "/.dockerenv", "/run/.containerenv"))
+
+
+def time_sync_check(cfg: TimeSyncSettings, host: str, run: Runner = run_program,
+                    container: bool | None = None) -> CheckResult:
+    container = in_container() if container is None else container
+    reasons: list[str] = []
+    try:
+        out = run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], 10.0)
+        value = out.stdout.strip()
+        if out.returncode == 0 and value == "yes":
+            return CheckResult("time", "sync", host, Status.OK, "NTP synchronized (timedatectl)")
+        reasons.append(f"timedatectl: {value or out.first_error_line}")
+    except CommandFailed as exc:
+        reasons.append(str(exc))
+    try:
+        out = run(["chronyc", "-n", "tracking"], 10.0)
+        if out.returncode == 0:
+            tracking = parse_chrony_tracking(out.stdout)
+            detail = {"leap_status": tracking.leap_status, "offset_s": tracking.system_time_offset_s}
+            if tracking.leap_status == "Normal":
+                return CheckResult("time", "sync", host, Status.OK, "synchronized (chrony)", None, detail)
+            reasons.append(f"chrony leap status: {tracking.leap_status}")
+        else:
+            reasons.append(f"chronyc: {out.first_error_line}")
+    except CommandFailed as exc:
+        reasons.append(str(exc))
+    if container:
+        return CheckResult("time", "sync", host, Status(cfg.in_container),
+                           "container: the clock is the host's and is not disciplined here", None,
+                           {"container": True, "probes": reasons})
+    return CheckResult("time", "sync", host, Status.WARNING, "clock not synchronized: " + "; ".join(reasons), None,
+                       {"probes": reasons})
