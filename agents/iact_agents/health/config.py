@@ -232,6 +232,6 @@ def load(
 
 
 def is_internal_address(address: str) -> bool:
-    """Loopback, private (RFC 1918 / ULA) or link-local: an address that stays inside our networks."""
+    """Not routed on the internet: loopback, private (RFC 1918 / ULA), link-local, shared and reserved ranges."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+    return ip.is_loopback or ip.is_private or ip.is_link_local or not ip.is_global
