@@ -1,0 +1,364 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+"""Converge Cassandra keyspaces, tables, roles and permissions to a declared state.
+
+Runs on a Cassandra node with Debian's python3-cassandra. Credentials come from a cqlshrc-style
+file (0600) and from module parameters marked no_log; nothing is ever put on a command line.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cassandra_cql_state
+short_description: Converge Cassandra schema, roles and permissions (iact-ops)
+description:
+  - Compares the declared keyspaces, tables, roles and permissions with the cluster and issues only
+    the CQL needed to converge (CREATE, ALTER, GRANT, REVOKE). Supports check mode.
+  - Logs in with the credentials of O(login_file). When that login fails and
+    O(bootstrap_default_superuser) is true, logs in once as the default C(cassandra) role and creates
+    the login file's role as a superuser.
+options:
+  login_host: {description: Address of the node's native transport., type: str, required: true}
+  login_port: {description: Native transport port., type: int, default: 9042}
+  login_file: {description: cqlshrc-style file with an [authentication] section., type: path, required: true}
+  bootstrap_default_superuser: {description: Create the admin role through the default role if needed., type: bool, default: false}
+  keyspaces: {description: "Keyspaces: name and replication map.", type: list, elements: dict, default: []}
+  tables: {description: "Tables: keyspace, name, columns, partition_key, clustering, options.", type: list, elements: dict, default: []}
+  roles: {description: "Roles: name, password, login, superuser.", type: list, elements: dict, default: []}
+  permissions: {description: "Exact permission set per role: role and grants (permission, resource).", type: list, elements: dict, default: []}
+  lock_default_role: {description: Remove superuser and login from the default cassandra role., type: bool, default: false}
+author: iact-ops
+"""
+
+RETURN = r"""
+statements:
+  description: CQL statements issued (or that would be issued in check mode); passwords redacted.
+  type: list
+  returned: always
+keyspaces_changed:
+  description: Names of keyspaces whose replication changed (they need a repair).
+  type: list
+  returned: always
+"""
+
+import configparser
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from cassandra import AuthenticationFailed
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster, NoHostAvailable
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    HAS_DRIVER = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_DRIVER = False
+
+DEFAULT_ROLE = "cassandra"
+REDACTED = "'********'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def cql_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{quote_str(k)}: {quote_str(v)}" for k, v in value.items()) + "}"
+    return quote_str(value)
+
+
+def is_auth_failure(exc: Exception) -> bool:
+    if isinstance(exc, AuthenticationFailed):
+        return True
+    if isinstance(exc, NoHostAvailable):
+        return any(isinstance(e, AuthenticationFailed) or "Bad credentials" in str(e)
+                   or "AuthenticationFailed" in str(e) for e in exc.errors.values())
+    return False
+
+
+class State:
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.p = module.params
+        self.statements: list[str] = []
+        self.keyspaces_changed: list[str] = []
+        self.clusters = []
+
+    # -- connections -----------------------------------------------------------------------------
+    def connect(self, username: str, password: str):
+        cluster = Cluster(
+            [self.p["login_host"]],
+            port=self.p["login_port"],
+            auth_provider=PlainTextAuthProvider(username=username, password=password),
+            load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
+            connect_timeout=15,
+            control_connection_timeout=15,
+            max_schema_agreement_wait=120,
+        )
+        self.clusters.append(cluster)
+        session = cluster.connect()
+        session.default_timeout = 60
+        return session
+
+    def can_login(self, username: str, password: str) -> bool:
+        try:
+            cluster = Cluster([self.p["login_host"]], port=self.p["login_port"],
+                              auth_provider=PlainTextAuthProvider(username=username, password=password),
+                              load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
+                              connect_timeout=15, control_connection_timeout=15)
+            try:
+                cluster.connect().shutdown()
+            finally:
+                cluster.shutdown()
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot log in"
+            if is_auth_failure(exc):
+                return False
+            raise
+
+    def close(self):
+        for cluster in self.clusters:
+            try:
+                cluster.shutdown()
+            except Exception:  # noqa: BLE001,S110 - best effort on the way out
+                pass
+
+    def execute(self, session, cql: str, shown: str | None = None):
+        self.statements.append(shown or cql)
+        if not self.module.check_mode:
+            session.execute(cql, timeout=120)
+
+    # -- login -------------------------------------------------------------------------------------
+    def read_login_file(self):
+        parser = configparser.ConfigParser(interpolation=None)
+        if not parser.read(self.p["login_file"]):
+            self.module.fail_json(msg=f"cannot read login file {self.p['login_file']}")
+        try:
+            return parser.get("authentication", "username"), parser.get("authentication", "password")
+        except (configparser.Error, KeyError) as exc:
+            self.module.fail_json(msg=f"login file {self.p['login_file']} lacks [authentication]: {exc}")
+        return None, None
+
+    def admin_session(self):
+        username, password = self.read_login_file()
+        try:
+            return self.connect(username, password)
+        except Exception as exc:  # noqa: BLE001
+            if not is_auth_failure(exc):
+                raise
+            if not self.p["bootstrap_default_superuser"]:
+                self.module.fail_json(msg=f"login as '{username}' (from the login file) was refused")
+        # The admin role does not exist yet: this is the only time the default role is used.
+        try:
+            default = self.connect(DEFAULT_ROLE, DEFAULT_ROLE)
+        except Exception as exc:  # noqa: BLE001
+            if is_auth_failure(exc):
+                self.module.fail_json(
+                    msg=f"login as '{username}' was refused and the default role is locked: the admin "
+                        "password in the vault does not match the cluster (see the role README, rotation)")
+            raise
+        self.execute(
+            default,
+            f"CREATE ROLE IF NOT EXISTS {quote_ident(username)} WITH SUPERUSER = true AND LOGIN = true "
+            f"AND PASSWORD = {quote_str(password)}",
+            f"CREATE ROLE IF NOT EXISTS {quote_ident(username)} WITH SUPERUSER = true AND LOGIN = true "
+            f"AND PASSWORD = {REDACTED}",
+        )
+        if self.module.check_mode:
+            return default
+        return self.connect(username, password)
+
+    # -- keyspaces -------------------------------------------------------------------------------
+    def ensure_keyspaces(self, session):
+        for ks in self.p["keyspaces"]:
+            name = ks["name"]
+            want = {str(k): str(v) for k, v in ks["replication"].items()}
+            row = session.execute(
+                "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", [name]).one()
+            repl = cql_value(want)
+            if row is None:
+                self.execute(session, f"CREATE KEYSPACE IF NOT EXISTS {quote_ident(name)} "
+                                      f"WITH replication = {repl} AND durable_writes = true")
+                self.keyspaces_changed.append(name)
+                continue
+            have = dict(row.replication)
+            have["class"] = have.get("class", "").split(".")[-1]
+            want_cmp = dict(want)
+            want_cmp["class"] = want_cmp["class"].split(".")[-1]
+            if have != want_cmp:
+                self.execute(session, f"ALTER KEYSPACE {quote_ident(name)} WITH replication = {repl}")
+                self.keyspaces_changed.append(name)
+
+    # -- tables ------------------------------------------------------------------------------------
+    def ensure_tables(self, session):
+        for tbl in self.p["tables"]:
+            ks, name = tbl["keyspace"], tbl["name"]
+            fq = f"{quote_ident(ks)}.{quote_ident(name)}"
+            columns = [(c["name"], c["type"]) for c in tbl["columns"]]
+            pk = tbl["partition_key"]
+            ck = [(c["name"], c.get("order", "ASC").upper()) for c in tbl.get("clustering", [])]
+            options = tbl.get("options", {})
+            rows = list(session.execute(
+                "SELECT column_name, type, kind FROM system_schema.columns "
+                "WHERE keyspace_name = %s AND table_name = %s", [ks, name]))
+            if not rows:
+                cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in columns)
+                key = "(" + ", ".join(quote_ident(n) for n in pk) + ")"
+                if ck:
+                    key += ", " + ", ".join(quote_ident(n) for n, _ in ck)
+                withs = []
+                if ck:
+                    withs.append("CLUSTERING ORDER BY (" + ", ".join(f"{quote_ident(n)} {o}" for n, o in ck) + ")")
+                withs += [f"{k} = {cql_value(v)}" for k, v in options.items()]
+                stmt = f"CREATE TABLE IF NOT EXISTS {fq} ({cols}, PRIMARY KEY ({key}))"
+                if withs:
+                    stmt += " WITH " + " AND ".join(withs)
+                self.execute(session, stmt)
+                continue
+            have_cols = {r.column_name: (r.type, r.kind) for r in rows}
+            have_pk = [r.column_name for r in rows if r.kind == "partition_key"]
+            have_ck = [r.column_name for r in rows if r.kind == "clustering"]
+            if sorted(have_pk) != sorted(pk) or sorted(have_ck) != sorted(n for n, _ in ck):
+                self.module.fail_json(msg=f"table {ks}.{name} exists with a different primary key "
+                                          f"({have_pk}, {have_ck}); this cannot be altered, migrate it by hand")
+            for col, ctype in columns:
+                if col not in have_cols:
+                    self.execute(session, f"ALTER TABLE {fq} ADD {quote_ident(col)} {ctype}")
+                elif have_cols[col][0].replace(" ", "") != ctype.replace(" ", ""):
+                    self.module.fail_json(msg=f"column {ks}.{name}.{col} is {have_cols[col][0]}, "
+                                              f"declared {ctype}; change it by hand")
+            opt_row = session.execute(
+                "SELECT * FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+                [ks, name]).one()._asdict()
+            drift = {}
+            for key, value in options.items():
+                have = opt_row.get(key)
+                if isinstance(value, dict):
+                    have = dict(have or {})
+                    cmp_want = {k: str(v) for k, v in value.items()}
+                    if "class" in cmp_want:
+                        cmp_want["class"] = cmp_want["class"].split(".")[-1]
+                        have["class"] = str(have.get("class", "")).split(".")[-1]
+                    if any(have.get(k) != v for k, v in cmp_want.items()):
+                        drift[key] = value
+                elif str(have) != str(value):
+                    drift[key] = value
+            if drift:
+                self.execute(session, f"ALTER TABLE {fq} WITH " +
+                             " AND ".join(f"{k} = {cql_value(v)}" for k, v in drift.items()))
+
+    # -- roles and permissions ---------------------------------------------------------------------
+    def ensure_roles(self, session):
+        for role in self.p["roles"]:
+            name, password = role["name"], role.get("password")
+            login, superuser = bool(role.get("login", True)), bool(role.get("superuser", False))
+            row = session.execute(
+                "SELECT can_login, is_superuser FROM system_auth.roles WHERE role = %s", [name]).one()
+            if row is None:
+                stmt = f"CREATE ROLE IF NOT EXISTS {quote_ident(name)} WITH LOGIN = {cql_value(login)} " \
+                       f"AND SUPERUSER = {cql_value(superuser)}"
+                if password:
+                    self.execute(session, stmt + f" AND PASSWORD = {quote_str(password)}",
+                                 stmt + f" AND PASSWORD = {REDACTED}")
+                else:
+                    self.execute(session, stmt)
+                continue
+            changes = []
+            if bool(row.can_login) != login:
+                changes.append(f"LOGIN = {cql_value(login)}")
+            if bool(row.is_superuser) != superuser:
+                changes.append(f"SUPERUSER = {cql_value(superuser)}")
+            if changes:
+                self.execute(session, f"ALTER ROLE {quote_ident(name)} WITH " + " AND ".join(changes))
+            if password and login and not self.can_login(name, password):
+                self.execute(session, f"ALTER ROLE {quote_ident(name)} WITH PASSWORD = {quote_str(password)}",
+                             f"ALTER ROLE {quote_ident(name)} WITH PASSWORD = {REDACTED}")
+
+    def lock_default_role(self, session):
+        row = session.execute(
+            "SELECT can_login, is_superuser FROM system_auth.roles WHERE role = %s", [DEFAULT_ROLE]).one()
+        if row is not None and (row.can_login or row.is_superuser):
+            self.execute(session, f"ALTER ROLE {DEFAULT_ROLE} WITH SUPERUSER = false AND LOGIN = false")
+
+    @staticmethod
+    def resource_to_cql(resource: str) -> str:
+        inner = resource.strip("<>").strip()
+        words = inner.split(" ", 1)
+        if inner in ("all keyspaces", "all roles", "all functions", "all mbeans"):
+            return inner.upper()
+        if len(words) == 2 and words[0] in ("keyspace", "table", "role", "mbean"):
+            return f"{words[0].upper()} {words[1]}"
+        return inner.upper()
+
+    @staticmethod
+    def cql_to_resource(resource: str) -> str:
+        words = resource.strip().split(" ", 1)
+        if len(words) == 2 and words[0].upper() in ("KEYSPACE", "TABLE", "ROLE", "MBEAN"):
+            return f"<{words[0].lower()} {words[1]}>"
+        return f"<{resource.strip().lower()}>"
+
+    def ensure_permissions(self, session):
+        for entry in self.p["permissions"]:
+            role = entry["role"]
+            want = {(g["permission"].upper(), self.cql_to_resource(g["resource"])) for g in entry["grants"]}
+            have = set()
+            for row in session.execute(f"LIST ALL PERMISSIONS OF {quote_ident(role)} NORECURSIVE"):
+                have.add((row.permission.upper(), row.resource))
+            for perm, res in sorted(want - have):
+                self.execute(session, f"GRANT {perm} ON {self.resource_to_cql(res)} TO {quote_ident(role)}")
+            for perm, res in sorted(have - want):
+                self.execute(session, f"REVOKE {perm} ON {self.resource_to_cql(res)} FROM {quote_ident(role)}")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "login_host": {"type": "str", "required": True},
+            "login_port": {"type": "int", "default": 9042},
+            "login_file": {"type": "path", "required": True},
+            "bootstrap_default_superuser": {"type": "bool", "default": False},
+            "keyspaces": {"type": "list", "elements": "dict", "default": []},
+            "tables": {"type": "list", "elements": "dict", "default": []},
+            "roles": {"type": "list", "elements": "dict", "default": [], "no_log": False},
+            "permissions": {"type": "list", "elements": "dict", "default": []},
+            "lock_default_role": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_DRIVER:
+        module.fail_json(msg="python3-cassandra (cassandra-driver) is missing on the node")
+    for role in module.params["roles"]:
+        if role.get("password"):
+            module.no_log_values.add(role["password"])
+    state = State(module)
+    try:
+        session = state.admin_session()
+        state.ensure_keyspaces(session)
+        state.ensure_tables(session)
+        state.ensure_roles(session)
+        state.ensure_permissions(session)
+        if module.params["lock_default_role"]:
+            state.lock_default_role(session)
+    except Exception as exc:  # noqa: BLE001 - report every driver error as a module failure
+        module.fail_json(msg=f"{type(exc).__name__}: {exc}", exception=traceback.format_exc(),
+                         statements=state.statements)
+    finally:
+        state.close()
+    module.exit_json(changed=bool(state.statements), statements=state.statements,
+                     keyspaces_changed=state.keyspaces_changed)
+
+
+if __name__ == "__main__":
+    main()
