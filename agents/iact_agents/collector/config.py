@@ -48,6 +48,8 @@ class CassandraSettings(FrozenModel):
     """File (mode 0600/0640) holding the password of ``username``."""
     concurrency: int = Field(default=32, ge=1, le=1024)
     """Inserts in flight at once per batch."""
+    protocol_version: int = Field(default=5, ge=3, le=5)
+    """Native protocol version (Cassandra 4.0 and later speak 5); fixed to skip the driver's probing."""
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
 

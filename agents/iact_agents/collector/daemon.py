@@ -87,8 +87,8 @@ class Collector:
     ) -> None:
         self.cfg = cfg
         self.sink = sink
-        self.store = store or OffsetStore(cfg.state_dir)
-        self.stop = stop or StopFlag(clock)
+        self.store = store if store is not None else OffsetStore(cfg.state_dir)
+        self.stop = stop if stop is not None else StopFlag(clock)  # (a StopFlag is falsy until set)
         self._clock = clock
         self.params = TailParams(
             batch_lines=cfg.batch_lines, batch_bytes=cfg.batch_bytes, max_line_bytes=cfg.max_line_bytes,
@@ -189,9 +189,11 @@ class Collector:
                     log.info("shipped %d rows in %d batches", self.rows, self.batches)
                     next_report = now + 60.0
                 if not moved:
-                    if once:
+                    if once and not any(src.busy() for src in self.sources.values()):
                         break
                     self._sleep(self.cfg.poll_interval_s)
+            if self.stop:
+                log.info("stopping on signal %s", self.stop.signal)
         except DeliveryAborted as exc:
             log.warning("%s", exc)
         finally:

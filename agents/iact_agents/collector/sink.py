@@ -125,6 +125,7 @@ class CassandraSink:
         cluster = Cluster(
             contact_points=list(s.contact_points), port=s.port, auth_provider=auth,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=s.connect_timeout_s,
+            protocol_version=s.protocol_version,
         )
         try:
             session = cluster.connect()

@@ -78,6 +78,8 @@ class Source(Protocol):
 
     def ack(self, batch: Batch) -> None: ...
 
+    def busy(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -184,6 +186,10 @@ class FileTailer:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def busy(self) -> bool:
+        """Still finishing a rotated file (waiting out rotate_wait_s), even if no line came this time."""
+        return self._draining
 
     def finished_and_gone(self) -> bool:
         """No file open (the last one was read to its end) and nothing at the path any more."""
@@ -566,6 +572,9 @@ class JournalReader:
 
     def ack(self, batch: Batch) -> None:
         pass
+
+    def busy(self) -> bool:
+        return False
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

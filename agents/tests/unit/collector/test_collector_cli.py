@@ -246,3 +246,21 @@ def test_sigterm_drains_and_exits_0_without_committing_unacknowledged_lines(tmp_
     assert code == 0, err
     state = json.loads((tmp_path / "state" / "positions.json").read_text())
     assert state["sources"][f"file:{log}"]["offset"] == 0
+
+
+def test_sigterm_stops_an_idle_collector_promptly(tmp_path: Path) -> None:
+    (tmp_path / "syslog").write_text("")
+    path = base_config(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "iact_agents.cli", "-v", "collect", "--config", str(path)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate()
+    assert code == 0, err
+    assert "stopping on signal 15" in err
