@@ -1,7 +1,7 @@
 """The alert state machine: open after N failures in a row, remind, resolve on recovery.
 
 The decision (:func:`decide`) is a pure function of the recent statuses of one key and the alert that
-is open for it, if any; :class:`AlertManager` applies it through an :class:`AlertStore` (the MySQL one is
+is open for it, if any; :class:`AlertEngine` applies it through an :class:`AlertStore` (the MySQL one is
 :class:`iact_agents.health.store.MySQLStore`) and sends every notification to every channel, recording
 each attempt. At most one unresolved alert per key is guaranteed by the database (``alerts.open_key``
 is UNIQUE), not by this code, so two overlapping runs cannot open two alerts.
@@ -142,7 +142,7 @@ class AlertOutcome:
         }
 
 
-class AlertManager:
+class AlertEngine:
     def __init__(self, store: AlertStore, channels: Sequence[Channel], settings: AlertingSettings) -> None:
         self.store = store
         self.channels = list(channels)

@@ -11,7 +11,7 @@ import pymysql
 
 from .. import mysqlconn
 from ..errors import AgentError
-from .alerting import AlertManager, AlertOutcome
+from .alerting import AlertEngine, AlertOutcome
 from .channels import Channel, build_channels
 from .checks import (
     Runner,
@@ -149,7 +149,7 @@ def run_health(
             problems.append(f"{writable.summary}; results not recorded")
         results.append(writable)
         if report.recorded and cfg.alerting.enabled:
-            manager = AlertManager(store, build_channels(cfg.alerting, host) if channels is None else channels,
+            manager = AlertEngine(store, build_channels(cfg.alerting, host) if channels is None else channels,
                                    cfg.alerting)
             try:
                 report.alerts = manager.process(results, now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from iact_agents.health.alerting import AlertManager, OpenAlert, decide, send_all
+from iact_agents.health.alerting import AlertEngine, OpenAlert, decide, send_all
 from iact_agents.health.channels import ChannelResult, Notification
 from iact_agents.health.config import AlertingSettings
 from iact_agents.health.models import CheckResult, Status
@@ -139,7 +139,7 @@ class Exploding:
         raise RuntimeError("channel bug")
 
 
-def run(manager: AlertManager, store: MemoryStore, status: Status, at: datetime) -> list[str]:
+def run(manager: AlertEngine, store: MemoryStore, status: Status, at: datetime) -> list[str]:
     result = CheckResult("disk", "/data", "h1", status, f"{status.value} now")
     store.add(result, at)
     return [f"{o.action}:{o.event}" for o in manager.process([result], at)]
@@ -148,7 +148,7 @@ def run(manager: AlertManager, store: MemoryStore, status: Status, at: datetime)
 def test_whole_lifecycle_with_one_notification_each_way() -> None:
     store = MemoryStore()
     mail = Recorder("mailbox")
-    manager = AlertManager(store, [mail], AlertingSettings(consecutive_failures=3, reminder_interval_min=60))
+    manager = AlertEngine(store, [mail], AlertingSettings(consecutive_failures=3, reminder_interval_min=60))
     t = T0
     events = []
     for status in (OK, CRIT, CRIT, CRIT, CRIT, CRIT, OK, OK):
@@ -167,7 +167,7 @@ def test_whole_lifecycle_with_one_notification_each_way() -> None:
 def test_reminder_after_the_interval() -> None:
     store = MemoryStore()
     mail = Recorder("mailbox")
-    manager = AlertManager(store, [mail], AlertingSettings(consecutive_failures=1, reminder_interval_min=60))
+    manager = AlertEngine(store, [mail], AlertingSettings(consecutive_failures=1, reminder_interval_min=60))
     assert run(manager, store, CRIT, T0) == ["open:open"]
     assert run(manager, store, CRIT, T0 + timedelta(minutes=30)) == ["update:None"]
     assert run(manager, store, CRIT, T0 + timedelta(minutes=61)) == ["update:reminder"]
@@ -178,7 +178,7 @@ def test_reminder_after_the_interval() -> None:
 def test_a_failing_channel_never_blocks_the_others_and_every_attempt_is_recorded() -> None:
     store = MemoryStore()
     good, bad = Recorder("mailbox"), Recorder("webhook", ok=False)
-    manager = AlertManager(store, [Exploding(), bad, good], AlertingSettings(consecutive_failures=1))
+    manager = AlertEngine(store, [Exploding(), bad, good], AlertingSettings(consecutive_failures=1))
     result = CheckResult("svc", "x", "h", CRIT, "down")
     store.add(result, T0)
     [outcome] = manager.process([result], T0)
@@ -192,7 +192,7 @@ def test_a_failing_channel_never_blocks_the_others_and_every_attempt_is_recorded
 def test_when_every_channel_fails_the_open_notification_is_retried() -> None:
     store = MemoryStore()
     flaky = Recorder("webhook", ok=False)
-    manager = AlertManager(store, [flaky], AlertingSettings(consecutive_failures=1))
+    manager = AlertEngine(store, [flaky], AlertingSettings(consecutive_failures=1))
     assert run(manager, store, CRIT, T0) == ["open:open"]
     assert store.alerts[1]["notified"] is None
     flaky.ok = True
