@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -39,6 +40,10 @@ def cmd_health(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     if path is None and health_config.DEFAULT_CONFIG_PATH.exists():
         path = health_config.DEFAULT_CONFIG_PATH
     cfg = health_config.load(path)
+    if getattr(args, "verbose", 0) < 2:
+        # The Cassandra driver logs each failed connection with a traceback; the check's own summary
+        # already says what failed, in one line.
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     report = run_health(cfg, record=not args.no_record)
     if args.json:
         out.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")

@@ -51,6 +51,8 @@ class CassandraSettings(FrozenModel):
     username: str | None = None
     """Role used for the CQL login check (a reader is enough); unset = no CQL login check."""
     password_file: Path | None = None
+    protocol_version: int = Field(default=5, ge=3, le=5)
+    """CQL native protocol version (5 on Cassandra 4.0 and later)."""
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @model_validator(mode="after")

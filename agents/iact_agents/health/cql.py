@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+from cassandra.policies import RoundRobinPolicy
 
+from ..errors import ConfigError
 from .checks import stopwatch
 from .config import CassandraSettings
 from .models import CheckResult, Status
@@ -14,26 +16,46 @@ def cql_login_check(cfg: CassandraSettings, host: str) -> CheckResult:
     """``cassandra:cql_login``: log in with the configured role and read ``system.local``."""
     if cfg.username is None:
         return CheckResult("cassandra", "cql_login", host, Status.UNKNOWN, "no cassandra.username configured")
-    password = cfg.password()  # ConfigError (one line) when the file is missing or too open
+    try:
+        password = cfg.password()
+    except ConfigError as exc:  # the file is missing, empty or readable by others: this check fails, not the run
+        return CheckResult("cassandra", "cql_login", host, Status.CRITICAL, str(exc))
     assert password is not None
     cluster = Cluster(
         contact_points=cfg.contact_points,
         port=cfg.port,
         auth_provider=PlainTextAuthProvider(username=cfg.username, password=password.get_secret_value()),
+        execution_profiles={
+            EXEC_PROFILE_DEFAULT: ExecutionProfile(load_balancing_policy=RoundRobinPolicy(),
+                                                   request_timeout=cfg.connect_timeout_s),
+        },
+        protocol_version=cfg.protocol_version,
         connect_timeout=cfg.connect_timeout_s,
         control_connection_timeout=cfg.connect_timeout_s,
     )
     try:
         with stopwatch() as watch:
             session = cluster.connect()
-            row = session.execute("SELECT release_version FROM system.local", timeout=cfg.connect_timeout_s).one()
+            row = session.execute("SELECT release_version FROM system.local").one()
         version = getattr(row, "release_version", None)
         return CheckResult("cassandra", "cql_login", host, Status.OK, f"logged in as {cfg.username}",
                            watch.ms, {"release_version": version, "contact_points": cfg.contact_points})
     except Exception as exc:  # the driver raises many types (NoHostAvailable, AuthenticationFailed...)
-        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         return CheckResult("cassandra", "cql_login", host, Status.CRITICAL,
-                           f"CQL login as {cfg.username} failed: {type(exc).__name__}: {reason}", None,
+                           f"CQL login as {cfg.username} failed: {describe_driver_error(exc)}", None,
                            {"contact_points": cfg.contact_points})
     finally:
         cluster.shutdown()
+
+
+def describe_driver_error(exc: Exception) -> str:
+    """One short line: for NoHostAvailable, the first host's own error (bad credentials, refused...)."""
+    if isinstance(exc, NoHostAvailable) and isinstance(getattr(exc, "errors", None), dict) and exc.errors:
+        endpoint, inner = next(iter(exc.errors.items()))
+        return f"{endpoint}: {type(inner).__name__}: {_first_line(inner)}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"

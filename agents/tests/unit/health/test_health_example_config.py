@@ -1,0 +1,24 @@
+"""The example configuration shipped with the agent stays valid and uses every section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import iact_agents.health
+from iact_agents.health import config as health_config
+
+EXAMPLE = Path(iact_agents.health.__file__).with_name("health.example.toml")
+
+
+def test_example_config_is_valid_and_complete() -> None:
+    cfg = health_config.load(EXAMPLE, environ={})
+    assert cfg.cassandra.enabled and cfg.cassandra.username == "reader"
+    assert [str(p.path) for p in cfg.disk.paths] == ["/", "/var/lib/cassandra", "/var/log"]
+    assert cfg.disk.thresholds(cfg.disk.paths[1]) == (75, 85)
+    assert set(cfg.jobs) == {"backup", "session_cleanup"}
+    assert cfg.alerting.threshold("cassandra", "nodes_up") == 2
+    assert cfg.alerting.threshold("mysql", "writable") == 1
+    assert cfg.alerting.mailbox.enabled and not cfg.alerting.webhook.enabled
+    top_level = set(health_config.HealthConfig.model_fields) - {"host"}
+    text = EXAMPLE.read_text()
+    assert all(f"[{name}" in text for name in top_level)
