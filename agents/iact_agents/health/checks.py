@@ -256,11 +256,30 @@ def collector_checks(cfg: CollectorSettings, host: str, now: float | None = None
     lag_summary = (f"{backlog_total} bytes waiting, last commit {commit_age:.0f} s ago" if waiting
                    else f"caught up ({len(per_source)} sources, last commit {commit_age:.0f} s ago)")
     backlog_status = _level(backlog_total, cfg.backlog_warn_bytes, cfg.backlog_crit_bytes)
-    return [
+    results = [
         CheckResult("collector", "lag", host, lag_status, lag_summary, None, lag_detail),
         CheckResult("collector", "backlog", host, backlog_status, f"{backlog_total} bytes not yet shipped", None,
                     {"backlog_bytes": backlog_total}),
     ]
+    if cfg.source_max_age_s:
+        results.append(_source_ages(cfg.source_max_age_s, per_source, host))
+    return results
+
+
+def _source_ages(limits: Mapping[str, float], per_source: Mapping[str, Mapping[str, Any]], host: str) -> CheckResult:
+    """``collector:sources``: the newest acknowledged line of each never-quiet source is recent enough."""
+    stale = []
+    detail: dict[str, Any] = {}
+    for key, limit in sorted(limits.items()):
+        age = per_source.get(key, {}).get("newest_acked_age_s")
+        detail[key] = {"newest_acked_age_s": age, "max_age_s": limit}
+        if age is None:
+            stale.append(f"{key}: nothing acknowledged yet")
+        elif age > limit:
+            stale.append(f"{key}: newest line {age:.0f} s old")
+    if stale:
+        return CheckResult("collector", "sources", host, Status.WARNING, "; ".join(stale), None, detail)
+    return CheckResult("collector", "sources", host, Status.OK, f"{len(limits)} sources recent", None, detail)
 
 
 def _file_backlog(raw: Mapping[str, Any]) -> int:

@@ -115,6 +115,17 @@ class CollectorSettings(FrozenModel):
     backlog_warn_bytes: int = Field(default=64 << 20, ge=0)
     """Bytes written to the sources but not yet shipped (the collector keeps no spool of its own)."""
     backlog_crit_bytes: int = Field(default=512 << 20, ge=0)
+    source_max_age_s: dict[str, float] = Field(default_factory=dict)
+    """Sources that are never quiet (``journal:journal``, ``file:/var/log/syslog``): a warning when their newest
+    acknowledged line is older than this many seconds."""
+
+    @field_validator("source_max_age_s")
+    @classmethod
+    def _positive_ages(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, age in value.items():
+            if age <= 0:
+                raise ValueError(f"{key}: must be more than 0 seconds")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> CollectorSettings:

@@ -171,6 +171,21 @@ def test_collector_behind_with_thresholds(tmp_path: Path) -> None:
     assert lag.status is Status.CRITICAL
 
 
+def test_collector_sources_that_must_not_be_quiet(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    log.write_bytes(b"a line\n")
+    now = 2_000_000_000.0
+    state = _state(tmp_path, log, offset=7, mtime=now - 100)  # file acked 130 s ago, journal 105 s ago
+    limits = {f"file:{log}": 120.0, "journal": 600.0, "journal:other": 60.0}
+    *_, sources = collector_checks(CollectorSettings(enabled=True, state_file=state, source_max_age_s=limits), "h",
+                                   now)
+    assert sources.check_name == "sources" and sources.status is Status.WARNING
+    assert sources.summary == f"file:{log}: newest line 130 s old; journal:other: nothing acknowledged yet"
+    ok = collector_checks(CollectorSettings(enabled=True, state_file=state, source_max_age_s={"journal": 600}),
+                          "h", now)
+    assert ok[-1].status is Status.OK
+
+
 def test_collector_rotated_file_and_missing_or_bad_state(tmp_path: Path) -> None:
     log = tmp_path / "syslog"
     log.write_bytes(b"x\n" * 100)

@@ -16,6 +16,7 @@ def test_example_config_is_valid_and_complete() -> None:
     assert [str(p.path) for p in cfg.disk.paths] == ["/", "/var/lib/cassandra", "/var/log"]
     assert cfg.disk.thresholds(cfg.disk.paths[1]) == (75, 85)
     assert set(cfg.jobs) == {"backup", "session_cleanup"}
+    assert cfg.collector.source_max_age_s == {"journal:journal": 900}
     assert cfg.alerting.threshold("cassandra", "nodes_up") == 2
     assert cfg.alerting.threshold("mysql", "writable") == 1
     assert cfg.alerting.mailbox.enabled and not cfg.alerting.webhook.enabled
