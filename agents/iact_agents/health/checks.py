@@ -216,6 +216,7 @@ def service_checks(cfg: ServiceSettings, host: str, run: Runner = run_program) -
 #   {"version": 1, "sources": {<key>: {"kind": "file", "path": str, "dev": int, "ino": int,
 #                                      "offset": int, "last_ts_us": int, ...}
 #                                     | {"kind": "journal", "cursor": str|null, "last_ts_us": int}}}
+# (test_collector_contract_with_the_real_offset_store writes it with the collector's own OffsetStore.)
 # The collector keeps no spool: what has not been shipped is still in the source files, so the "spool" is
 # the backlog, the bytes of each file source past its committed offset.
 

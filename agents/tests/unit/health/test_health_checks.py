@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from health_support import FakeRunner, fixture_text
+from iact_agents.collector.position import FileState, JournalState, OffsetStore
 from iact_agents.health.checks import (
     CommandFailed,
     CommandOutput,
@@ -240,3 +241,23 @@ def test_time_sync_sources() -> None:
     assert box.status is Status.OK and "container" in box.summary
     strict = time_sync_check(TimeSyncSettings(in_container="unknown"), "h", unsynced, container=True)
     assert strict.status is Status.UNKNOWN
+
+
+def test_collector_contract_with_the_real_offset_store(tmp_path: Path) -> None:
+    """The state file as the collector itself writes it (OffsetStore) is what the check reads."""
+    log = tmp_path / "syslog"
+    log.write_bytes(b"a line\n" * 10)
+    st = log.stat()
+    store = OffsetStore(tmp_path / "state")
+    store.load()
+    now = 2_000_000_000.0
+    store.commit(f"file:{log}", FileState(str(log), st.st_dev, st.st_ino, "fp", 0, 21, int((now - 60) * 1e6)))
+    store.commit("journal:journal", JournalState("s=abc", int((now - 10) * 1e6)))
+    os.utime(store.path, (now - 400, now - 400))
+    cfg = CollectorSettings(enabled=True, state_file=store.path, lag_warn_s=300,
+                            source_max_age_s={"journal:journal": 30})
+    lag, backlog, sources = collector_checks(cfg, "h", now)
+    assert backlog.detail["backlog_bytes"] == 70 - 21
+    assert lag.status is Status.WARNING and lag.detail["lag_s"] == pytest.approx(400, abs=1)
+    assert lag.detail["sources"]["journal:journal"]["newest_acked_age_s"] == pytest.approx(10, abs=0.5)
+    assert sources.status is Status.OK
