@@ -33,7 +33,7 @@ from cassandra import (
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import UNSET_VALUE
 
 from ..errors import AgentError, ConfigError, ServiceUnavailable
@@ -126,6 +126,7 @@ class CassandraSink:
             contact_points=list(s.contact_points), port=s.port, auth_provider=auth,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=s.connect_timeout_s,
             protocol_version=s.protocol_version,
+            reconnection_policy=ExponentialReconnectionPolicy(self.retry_initial_s, self.retry_max_s),
         )
         try:
             session = cluster.connect()
@@ -171,6 +172,8 @@ class CassandraSink:
             if fatal is not None:
                 raise fatal
             self.last_error = f"{type(first_error).__name__}: {first_error}"
+            if isinstance(first_error, NoHostAvailable):
+                self.close()
         return failed
 
     def write(self, records: Sequence[Record]) -> None:
@@ -196,6 +199,9 @@ class CassandraSink:
                             self.last_error, delay)
             except AgentError:
                 raise
+            except (InvalidRequest, Unauthorized) as exc:
+                self.close()
+                raise self._fatal(exc) or ServiceUnavailable(str(exc)) from None
             except RETRYABLE as exc:
                 fatal = self._fatal(exc)
                 if fatal is not None:
@@ -203,6 +209,8 @@ class CassandraSink:
                     raise fatal from None
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("Cassandra unreachable (%s); retrying in %.1fs", self.last_error, delay)
+                if isinstance(exc, NoHostAvailable):
+                    self.close()  # no host left in the pool: connect afresh instead of waiting for the driver
             self.retries += 1
             self._wait(delay)
             delay = min(delay * 2, self.retry_max_s)

@@ -28,7 +28,7 @@ import pytest
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import DCAwareRoundRobinPolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
 
 ENV = "IACT_TEST_CASSANDRA_"
 
@@ -103,7 +103,8 @@ def cql(cassandra_target: CassandraTarget) -> Iterator[Any]:
         auth = PlainTextAuthProvider(t.user, Path(t.password_file).read_text().strip())
     profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=t.dc),
                                consistency_level=ConsistencyLevel.name_to_value[t.consistency], request_timeout=30)
-    cluster = Cluster(t.hosts, port=t.port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    cluster = Cluster(t.hosts, port=t.port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                      protocol_version=5, reconnection_policy=ExponentialReconnectionPolicy(0.5, 5))
     session = cluster.connect()
     if os.environ.get(ENV + "CREATE_SCHEMA") == "1":
         session.execute(f"CREATE KEYSPACE IF NOT EXISTS {t.keyspace} WITH replication = "

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cassandra import OperationTimedOut, ReadTimeout, Unavailable
+from cassandra.cluster import NoHostAvailable
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +124,11 @@ def wait_for_rows(counter: Any, source: str, lines: Lines, timeout: float = 90) 
     deadline = time.monotonic() + timeout
     rows: list[tuple[str, str]] = []
     while time.monotonic() < deadline:
-        rows = counter.rows(source, lines.days)
+        try:
+            rows = counter.rows(source, lines.days)
+        except (NoHostAvailable, OperationTimedOut, Unavailable, ReadTimeout):  # a node is coming back
+            time.sleep(1)
+            continue
         if len(rows) >= len(lines.written):
             return rows
         time.sleep(0.5)
@@ -274,3 +280,60 @@ def test_journal_through_journalctl(tmp_path: Path, counter: Any, make_collector
         time.sleep(0.5)
     assert c.stop() == 0
     assert len(rows) == expected and all(p.startswith("s=") for p, _ in rows)
+
+
+# --- Cassandra down -------------------------------------------------------------------------------------
+# These need a way to stop and start Cassandra nodes, given as shell commands by whoever runs the tests:
+#   IACT_TEST_CASSANDRA_DOWN_CMD / IACT_TEST_CASSANDRA_UP_CMD            every node (e.g. docker stop/start)
+#   IACT_TEST_CASSANDRA_NODE_DOWN_CMD / IACT_TEST_CASSANDRA_NODE_UP_CMD  one node of three
+
+
+def shell_commands(down_var: str, up_var: str) -> tuple[str, str]:
+    down = os.environ.get(f"IACT_TEST_CASSANDRA_{down_var}", "")
+    up = os.environ.get(f"IACT_TEST_CASSANDRA_{up_var}", "")
+    if not down or not up:
+        pytest.skip(f"set IACT_TEST_CASSANDRA_{down_var} and IACT_TEST_CASSANDRA_{up_var} to stop and start nodes")
+    return down, up
+
+
+def rss_kb(pid: int) -> int:
+    for field in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if field.startswith("VmRSS:"):
+            return int(field.split()[1])
+    return 0
+
+
+def run_outage(tmp_path: Path, counter: Any, make_collector: type, down: str, up: str, tag: str) -> None:
+    log = tmp_path / "syslog"
+    lines = Lines(tag)
+    lines.append(log, 1000)
+    c = make_collector(file_source(log), extra="batch_lines = 200\nretry_max_s = 2\n")
+    c.start()
+    assert len(wait_for_rows(counter, str(log), lines)) == 1000
+    subprocess.run(down, shell=True, check=True, timeout=300)
+    try:
+        peak = 0
+        for _ in range(20):  # 20 000 more lines while the cluster is away, about 20 s
+            lines.append(log, 1000)
+            assert c.proc is not None and c.proc.poll() is None
+            peak = max(peak, rss_kb(c.proc.pid))
+            time.sleep(1)
+    finally:
+        subprocess.run(up, shell=True, check=True, timeout=600)
+    rows = wait_for_rows(counter, str(log), lines, timeout=300)
+    time.sleep(1)
+    assert c.stop() == 0
+    assert_exactly(counter.rows(str(log), lines.days), lines)
+    print(f"\n{tag}: {len(rows)} rows; collector RSS peak while down {peak / 1024:.1f} MiB, "
+          f"lifetime peak {c.max_rss_kb / 1024:.1f} MiB")
+    assert c.max_rss_kb < MAX_RSS_KB
+
+
+def test_all_nodes_down_for_a_while_then_back(tmp_path: Path, counter: Any, make_collector: type) -> None:
+    down, up = shell_commands("DOWN_CMD", "UP_CMD")
+    run_outage(tmp_path, counter, make_collector, down, up, "all-down")
+
+
+def test_one_node_down(tmp_path: Path, counter: Any, make_collector: type) -> None:
+    down, up = shell_commands("NODE_DOWN_CMD", "NODE_UP_CMD")
+    run_outage(tmp_path, counter, make_collector, down, up, "one-down")
