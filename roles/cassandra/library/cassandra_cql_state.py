@@ -50,7 +50,7 @@ from ansible.module_utils.basic import AnsibleModule
 try:
     from cassandra import AuthenticationFailed
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster, NoHostAvailable
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import WhiteListRoundRobinPolicy
 
     HAS_DRIVER = True
@@ -97,27 +97,27 @@ class State:
         self.clusters = []
 
     # -- connections -----------------------------------------------------------------------------
-    def connect(self, username: str, password: str):
-        cluster = Cluster(
+    def cluster(self, username: str, password: str):
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
+                                   request_timeout=120)
+        return Cluster(
             [self.p["login_host"]],
             port=self.p["login_port"],
             auth_provider=PlainTextAuthProvider(username=username, password=password),
-            load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             connect_timeout=15,
             control_connection_timeout=15,
             max_schema_agreement_wait=120,
         )
+
+    def connect(self, username: str, password: str):
+        cluster = self.cluster(username, password)
         self.clusters.append(cluster)
-        session = cluster.connect()
-        session.default_timeout = 60
-        return session
+        return cluster.connect()
 
     def can_login(self, username: str, password: str) -> bool:
         try:
-            cluster = Cluster([self.p["login_host"]], port=self.p["login_port"],
-                              auth_provider=PlainTextAuthProvider(username=username, password=password),
-                              load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
-                              connect_timeout=15, control_connection_timeout=15)
+            cluster = self.cluster(username, password)
             try:
                 cluster.connect().shutdown()
             finally:

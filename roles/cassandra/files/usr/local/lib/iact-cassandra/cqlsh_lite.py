@@ -13,7 +13,7 @@ import sys
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
@@ -72,8 +72,9 @@ def main():
     else:
         text = sys.stdin.read()
 
-    cluster = Cluster([host], port=port, auth_provider=auth,
-                      load_balancing_policy=WhiteListRoundRobinPolicy([host]))
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+                               request_timeout=args.request_timeout)
+    cluster = Cluster([host], port=port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
     session = cluster.connect(args.keyspace)
     level = ConsistencyLevel.ONE
     status = 0
