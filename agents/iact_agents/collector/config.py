@@ -47,7 +47,12 @@ class CassandraSettings(FrozenModel):
     password_file: Path | None = None
     """File (mode 0600/0640) holding the password of ``username``."""
     concurrency: int = Field(default=32, ge=1, le=1024)
-    """Inserts in flight at once per batch."""
+    """Requests (single inserts or single-partition batches) in flight at once."""
+    partition_batch_rows: int = Field(default=20, ge=1, le=1000)
+    """Rows of one partition sent together as one unlogged batch (1: no batches)."""
+    partition_batch_bytes: int = Field(default=4096, ge=256, le=48 << 10)
+    """Approximate size limit of such a batch; keep it under the cluster's batch_size_warn_threshold (5 KiB by
+    default) and far under batch_size_fail_threshold (50 KiB)."""
     protocol_version: int = Field(default=5, ge=3, le=5)
     """Native protocol version (Cassandra 4.0 and later speak 5); fixed to skip the driver's probing."""
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)

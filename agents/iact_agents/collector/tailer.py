@@ -356,11 +356,22 @@ class FileTailer:
                 last_good = fallback = rec.ts
             records.append(rec)
             pos = nxt
+        if records and not self._unchanged_since_read(base + pos):
+            return [], 0
         if records:
             self._offset = base + pos
             if last_good is not None:
                 self._last_ts_us = _us(last_good)
         return records, pos
+
+    def _unchanged_since_read(self, end: int) -> bool:
+        """After a read: was the file truncated or rewritten meanwhile? Then what we read may be new content
+        at old offsets: drop it, and let the next call see the change (and read the old rest from the copy)."""
+        assert self._fd is not None and self._ident is not None
+        if os.fstat(self._fd).st_size < end or fingerprint(self._fd, self.params.fingerprint_bytes) != self._ident.fp:
+            log.info("%s: changed while being read; reading again", self.path)
+            return False
+        return True
 
     def _ready(self) -> bool:
         """Have an open file with an identity (opening, or waiting for a first line, as needed)."""

@@ -378,3 +378,20 @@ def test_journal_reader_survives_a_missing_journalctl(tmp_path: Path) -> None:
     reader = JournalReader(source="journal", state=None, journalctl=str(tmp_path / "nope"))
     assert reader.read_batch() is None
     reader.close()
+
+
+def test_copytruncate_between_check_and_read_drops_the_read(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(5)))
+    h = Harness(log, tmp_path / "state", batch_lines=2)
+    h.commit(h.tailer.read_batch())  # type: ignore[arg-type]  # the identity
+    b = h.tailer.read_batch()
+    assert b is not None and len(b.records) == 2
+    h.commit(b)
+    # The race: the file is copied, truncated and refilled after the change check, before the read.
+    shutil.copyfile(log, tmp_path / "syslog.1")
+    write(log, "".join(line(i) for i in range(100, 110)), mode="w")
+    assert h.tailer._read_lines(flush_partial=False) == ([], 0)
+    recs = b.records + h.read()
+    assert messages(recs) == [f"message number {i}" for i in [*range(5), *range(100, 110)]]
+    assert_distinct(recs)
