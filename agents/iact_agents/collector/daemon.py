@@ -99,6 +99,7 @@ class Collector:
         self._globbed: set[str] = set()
         self.rows = 0
         self.batches = 0
+        self._once = False
 
     def drain_deadline(self) -> float | None:
         at = self.stop.requested_at
@@ -142,7 +143,8 @@ class Collector:
             self.sources[f"journal:{j.source}"] = JournalReader(
                 source=j.source, state=state if isinstance(state, JournalState) else None,
                 journalctl=j.journalctl, extra_args=j.extra_args, start=j.start, batch_lines=self.cfg.batch_lines,
-                batch_bytes=self.cfg.batch_bytes, max_line_bytes=self.cfg.max_line_bytes, clock=self._clock,
+                batch_bytes=self.cfg.batch_bytes, max_line_bytes=self.cfg.max_line_bytes, follow=not self._once,
+                clock=self._clock,
             )
 
     # --- loop ------------------------------------------------------------------------------------------
@@ -172,6 +174,7 @@ class Collector:
 
     def run(self, *, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until no source has anything left). Returns an exit code."""
+        self._once = once
         self.store.load()
         self.scan()
         sd_notify(f"READY=1\nSTATUS=following {len(self.sources)} sources")

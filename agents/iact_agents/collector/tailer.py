@@ -460,9 +460,12 @@ class JournalReader:
         batch_bytes: int = 1 << 20,
         max_line_bytes: int = 64 << 10,
         restart_delay_s: float = 2.0,
+        follow: bool = True,
         clock: Clock = time.monotonic,
     ) -> None:
         self.key = f"journal:{source}"
+        self.follow = follow
+        self._finished = False
         self.source = source
         self.journalctl = journalctl
         self.extra_args = list(extra_args)
@@ -480,10 +483,12 @@ class JournalReader:
         self._next_spawn = 0.0
 
     def command(self) -> list[str]:
-        cmd = [self.journalctl, "-o", "json", "--all", "--follow", "--no-pager", *self.extra_args]
+        cmd = [self.journalctl, "-o", "json", "--all", "--no-pager", *self.extra_args]
+        if self.follow:
+            cmd.append("--follow")
         if self._cursor:
             cmd += [f"--after-cursor={self._cursor}", "--no-tail"]
-        elif self.start == "head":
+        elif self.start == "head" or not self.follow:
             cmd += ["--no-tail"]
         else:
             cmd += ["--lines=0"]
@@ -544,7 +549,7 @@ class JournalReader:
         self._next_spawn = self._clock() + self.restart_delay_s
 
     def read_batch(self) -> Batch | None:
-        if self._proc is None and not self._spawn():
+        if self._finished or (self._proc is None and not self._spawn()):
             return None
         alive = self._fill()
         records: list[Record] = []
@@ -575,6 +580,10 @@ class JournalReader:
         del buf[:consumed]
         self._last_ts_us = _us(fallback)
         if not alive and not records:
+            if not self.follow and self._proc is not None and self._proc.wait() == 0:
+                self._finished = True  # read to the end of the journal (--once)
+                self.close()
+                return None
             self._reap()
             return None
         if not records:
@@ -585,7 +594,8 @@ class JournalReader:
         pass
 
     def busy(self) -> bool:
-        return False
+        """Without --follow (``--once``): busy until journalctl reached the end of the journal."""
+        return not self.follow and not self._finished
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

@@ -280,3 +280,26 @@ def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -
     for chunk in chunks:
         assert len({(r[0], r[1], r[2]) for r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
+
+
+def test_once_with_the_journal_stops_at_its_end(tmp_path: Path) -> None:
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "collector" / "journal.json"
+    fake = tmp_path / "journalctl"
+    fake.write_text(f"#!/bin/sh\ncat {fixture}\n")
+    fake.chmod(0o755)
+    cfg = config_for(tmp_path, files=[], journal={"enabled": True, "journalctl": str(fake)})
+    sink = MemorySink()
+    assert Collector(cfg, sink).run(once=True) == 0
+    assert len(sink.rows) == 50
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[3] / "iact_agents" / "collector" / "collector.example.toml"
+    cfg = load(example, environ={})
+    assert cfg.cassandra.consistency == "LOCAL_QUORUM" and cfg.journal.enabled and len(cfg.files) == 2
+    assert cfg == load(example, environ={}).model_copy()
+    # Every field of the model appears in the example, so the example documents all of them.
+    text = example.read_text()
+    for model in (CollectorConfig, type(cfg.cassandra), type(cfg.journal), type(cfg.files[0])):
+        for name in model.model_fields:
+            assert f"{name} = " in text or f"[{name}]" in text, name

@@ -324,7 +324,8 @@ FAKE_JOURNALCTL = textwrap.dedent("""\
     for l in lines[start:]:
         sys.stdout.write(l + "\\n")
     sys.stdout.flush()
-    time.sleep(60)
+    if "--follow" in sys.argv:
+        time.sleep(60)
 """)
 
 
@@ -395,3 +396,18 @@ def test_copytruncate_between_check_and_read_drops_the_read(tmp_path: Path) -> N
     recs = b.records + h.read()
     assert messages(recs) == [f"message number {i}" for i in [*range(5), *range(100, 110)]]
     assert_distinct(recs)
+
+
+def test_journal_without_follow_reads_to_the_end(tmp_path: Path) -> None:
+    script, argv_log = fake_journalctl(tmp_path)
+    reader = JournalReader(source="journal", state=None, journalctl=str(script), follow=False)
+    recs: list[Record] = []
+    deadline = time.monotonic() + 20
+    while reader.busy() and time.monotonic() < deadline:
+        batch = reader.read_batch()
+        if batch is not None:
+            recs.extend(batch.records)
+        else:
+            time.sleep(0.01)
+    assert len(recs) == 50 and not reader.busy()
+    assert "--follow" not in argv_log.read_text()
