@@ -40,6 +40,9 @@ def cmd_health(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     if path is None and health_config.DEFAULT_CONFIG_PATH.exists():
         path = health_config.DEFAULT_CONFIG_PATH
     cfg = health_config.load(path)
+    if args.check_config:
+        print(f"{path or 'defaults'}: OK", file=out)
+        return 0
     if getattr(args, "verbose", 0) < 2:
         # The Cassandra driver logs each failed connection with a traceback; the check's own summary
         # already says what failed, in one line.
@@ -60,6 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the health checks, record them and raise alerts (exit 0 ok, 1 warning, 2 critical, 3 unknown)",
     )
     p.add_argument("--config", type=Path, help=f"TOML file (default {health_config.DEFAULT_CONFIG_PATH} if present)")
+    p.add_argument("--check-config", action="store_true", help="validate the configuration, then exit")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-record", action="store_true", help="only print: write nothing to MySQL, send no alert")
     p.set_defaults(func=cmd_health)
