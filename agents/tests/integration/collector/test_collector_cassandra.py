@@ -135,6 +135,13 @@ def wait_for_rows(counter: Any, source: str, lines: Lines, timeout: float = 90) 
     return rows
 
 
+def wait_until_shipping(counter: Any, source: str, lines: Lines, timeout: float = 60) -> None:
+    """Wait for the first rows: a collector that never saw a file cannot know its rotated copy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not counter.rows(source, lines.days):
+        time.sleep(0.05)
+
+
 def assert_exactly(rows: list[tuple[str, str]], lines: Lines) -> None:
     positions = [p for p, _ in rows]
     assert len(set(positions)) == len(positions)
@@ -165,7 +172,7 @@ def test_rename_rotation(tmp_path: Path, counter: Any, make_collector: type) -> 
     lines.append(log, 300)
     c = make_collector(file_source(log))
     c.start()
-    time.sleep(1)
+    wait_until_shipping(counter, str(log), lines)
     lines.append(log, 100)
     log.rename(tmp_path / "syslog.1")
     lines.append(tmp_path / "syslog.1", 50)  # the writer had the old file open until it was told
@@ -185,7 +192,7 @@ def test_copytruncate(tmp_path: Path, counter: Any, make_collector: type) -> Non
     lines.append(log, 400)
     c = make_collector(file_source(log), extra="batch_lines = 50\n")
     c.start()
-    time.sleep(0.5)
+    wait_until_shipping(counter, str(log), lines)
     shutil.copyfile(log, tmp_path / "syslog.1")
     with log.open("r+") as fh:
         fh.truncate(0)
