@@ -159,7 +159,8 @@ class CassandraSink:
         if isinstance(exc, NoHostAvailable) and exc.errors and all(
             isinstance(e, AuthenticationFailed) or "AuthenticationFailed" in repr(e) for e in exc.errors.values()
         ):
-            return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r}")
+            return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
+                               "(check it and cassandra.password_file)")
         if isinstance(exc, InvalidRequest | Unauthorized):
             return ServiceUnavailable(f"Cassandra refused the insert into {self.settings.keyspace}."
                                       f"{self.settings.table}: {exc}")

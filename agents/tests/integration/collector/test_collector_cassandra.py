@@ -344,3 +344,34 @@ def test_all_nodes_down_for_a_while_then_back(tmp_path: Path, counter: Any, make
 def test_one_node_down(tmp_path: Path, counter: Any, make_collector: type) -> None:
     down, up = shell_commands("NODE_DOWN_CMD", "NODE_UP_CMD")
     run_outage(tmp_path, counter, make_collector, down, up, "one-down")
+
+
+# --- errors that retrying cannot fix ----------------------------------------------------------------------
+
+def run_expecting_failure(tmp_path: Path, target: Any, host: str, toml_edit: tuple[str, str]) -> tuple[int, str]:
+    log = tmp_path / "syslog"
+    Lines("fatal").append(log, 3)
+    c = Collector(tmp_path, target, host, sources=file_source(log))
+    c.config.write_text(c.config.read_text().replace(*toml_edit))
+    with c.log.open("w") as out:
+        proc = subprocess.run(c._cmd("--once"), stdout=out, stderr=out, text=True, timeout=120, check=False)
+    return proc.returncode, c.log.read_text()
+
+
+def test_missing_table_exits_3(tmp_path: Path, cassandra_target: Any, cql: Any, test_host: str) -> None:
+    table = f'table = "{cassandra_target.table}"'
+    code, out = run_expecting_failure(tmp_path, cassandra_target, test_host, (table, 'table = "no_such_table"'))
+    assert code == 3, out
+    assert "no_such_table" in out.splitlines()[-1]
+
+
+def test_wrong_password_exits_2(tmp_path: Path, cassandra_target: Any, cql: Any, test_host: str) -> None:
+    if not cassandra_target.user:
+        pytest.skip("authentication is off")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
+    edit = (f'password_file = "{cassandra_target.password_file}"', f'password_file = "{wrong}"')
+    code, out = run_expecting_failure(tmp_path, cassandra_target, test_host, edit)
+    assert code == 2, out
+    assert "cassandra.username: authentication failed" in out.splitlines()[-1]
