@@ -126,19 +126,26 @@ def _siblings(path: Path) -> list[Path]:
     return sorted(out)
 
 
+_open_warned: set[Path] = set()  # paths whose open failed, warned about once until they open again
+
+
 def _open_ro(path: Path) -> int | None:
     try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a symlink: follow it, as `tail -F` does
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a symlink: follow it, as `tail -F` does
-            try:
-                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                return None
-        log.warning("%s: cannot open: %s", path, exc.strerror)
+        if path not in _open_warned:
+            _open_warned.add(path)
+            log.warning("%s: cannot open: %s (will keep trying)", path, exc.strerror)
         return None
+    _open_warned.discard(path)
+    return fd
 
 
 class FileTailer:

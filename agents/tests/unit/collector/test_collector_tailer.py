@@ -411,3 +411,23 @@ def test_journal_without_follow_reads_to_the_end(tmp_path: Path) -> None:
             time.sleep(0.01)
     assert len(recs) == 50 and not reader.busy()
     assert "--follow" not in argv_log.read_text()
+
+
+def test_unreadable_file_is_retried_and_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "syslog"
+    write(log, line(0))
+    real_open = os.open
+
+    def deny(path: object, *args: object, **kwargs: object) -> int:
+        if str(path) == str(log):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", deny)
+    h = Harness(log, tmp_path / "state")
+    assert h.read() == [] and h.read() == [] and h.read() == []
+    assert sum("cannot open" in r.message for r in caplog.records) == 1
+    monkeypatch.setattr(os, "open", real_open)
+    assert len(h.read()) == 1
