@@ -1,8 +1,10 @@
 """Cassandra writer: prepared inserts, token-aware routing, bounded concurrency, retries with back-off.
 
 The table belongs to ``roles/cassandra`` (``__cassandra_log_columns`` in its ``vars/main.yml``): partition
-key ``(host, source, day)``, clustering ``(ts DESC, position ASC)``. Every row is a single-partition
-insert; there are no multi-partition batches. ``COLUMNS`` below is the one place that names the columns.
+key ``(host, source, day)``, clustering ``(ts DESC, position ASC)``. ``COLUMNS`` below is the one place that
+names the columns. Rows are written with a prepared ``UPDATE ... SET ..., fields = fields + ?`` (an upsert
+like INSERT, but appending to the map writes no collection tombstone, which an INSERT of a non-frozen map
+would); rows of one partition may go together in an unlogged batch, never rows of different partitions.
 
 :meth:`CassandraSink.write` returns only when every row of the batch is acknowledged at the configured
 consistency. While the cluster is unreachable it retries with exponential back-off (the caller's reader
@@ -49,7 +51,13 @@ COLUMNS: tuple[str, ...] = (
 )
 
 PARTITION_KEY: tuple[str, ...] = ("host", "source", "day")
+PRIMARY_KEY: tuple[str, ...] = (*PARTITION_KEY, "ts", "position")
+APPENDED: tuple[str, ...] = ("fields",)  # collections: appended to, so that no tombstone is written
 PARTITION_INDEXES: tuple[int, ...] = tuple(COLUMNS.index(c) for c in PARTITION_KEY)
+# Positions (in COLUMNS order) of the bound values of write_cql(): the SET values, then the WHERE values.
+BIND_ORDER: tuple[int, ...] = (
+    *(i for i, c in enumerate(COLUMNS) if c not in PRIMARY_KEY), *(COLUMNS.index(c) for c in PRIMARY_KEY)
+)
 
 
 def _row_size(row: tuple[Any, ...]) -> int:
@@ -71,11 +79,12 @@ class DeliveryAborted(AgentError):
     exit_code = 0
 
 
-def insert_cql(keyspace: str, table: str) -> str:
-    cols = ", ".join(COLUMNS)
-    marks = ", ".join("?" for _ in COLUMNS)
+def write_cql(keyspace: str, table: str) -> str:
+    """The prepared upsert of one row; its bound values are ``row_values()`` taken in ``BIND_ORDER``."""
+    sets = ", ".join(f"{c} = {c} + ?" if c in APPENDED else f"{c} = ?" for c in COLUMNS if c not in PRIMARY_KEY)
+    where = " AND ".join(f"{c} = ?" for c in PRIMARY_KEY)
     # keyspace and table are checked CQL identifiers (config.py); values are bound, never formatted in.
-    return f"INSERT INTO {keyspace}.{table} ({cols}) VALUES ({marks})"  # noqa: S608
+    return f"UPDATE {keyspace}.{table} SET {sets} WHERE {where}"  # noqa: S608
 
 
 def row_values(host: str, rec: Record, *, store_raw: bool, ingested_at: datetime) -> tuple[Any, ...]:
@@ -146,7 +155,7 @@ class CassandraSink:
         )
         try:
             session = cluster.connect()
-            insert = session.prepare(insert_cql(s.keyspace, s.table))
+            insert = session.prepare(write_cql(s.keyspace, s.table))
         except Exception:
             cluster.shutdown()
             raise
@@ -200,11 +209,11 @@ class CassandraSink:
         statements: list[tuple[Any, Any]] = []
         for chunk in chunks:
             if len(chunk) == 1:
-                statements.append((self._insert, chunk[0]))
+                statements.append((self._insert, tuple(chunk[0][i] for i in BIND_ORDER)))
             else:
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for row in chunk:
-                    batch.add(self._insert, row)
+                    batch.add(self._insert, tuple(row[i] for i in BIND_ORDER))
                 statements.append((batch, None))
         results = execute_concurrent(
             self._session, statements, concurrency=self.settings.concurrency, raise_on_first_error=False

@@ -269,6 +269,19 @@ def test_json_lines_and_glob(tmp_path: Path, counter: Any, make_collector: type)
     rows = counter.rows(str(app_dir / "dora.json.log"), {date(2026, 11, 27)})
     assert len(rows) == n
     assert "this is not json" in {m for _, m in rows}
+    t = counter.target
+    stored = {r.message: r for r in counter.session.execute(
+        f"SELECT message, fields, severity, program, parse_error, raw FROM {t.keyspace}.{t.table} "
+        "WHERE host = %s AND source = %s AND day = %s",
+        (counter.host, str(app_dir / "dora.json.log"), date(2026, 11, 27)))}
+    first = stored["ingested 12 events"]
+    assert first.fields == {"accepted": "12", "rejected": "0"}
+    assert (first.severity, first.program, first.parse_error, first.raw) == (
+        "info", "iact_agents.dora.ingest", False, None)
+    bad = stored["this is not json"]
+    assert bad.parse_error and bad.raw == "this is not json" and bad.fields is None
+    c.once()  # a replay after losing nothing changes nothing
+    assert len(counter.rows(str(app_dir / "dora.json.log"), {date(2026, 11, 27)})) == n
 
 
 def test_journal_through_journalctl(tmp_path: Path, counter: Any, make_collector: type) -> None:

@@ -20,7 +20,7 @@ from iact_agents.collector.config import CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
-from iact_agents.collector.sink import CassandraSink, DeliveryAborted, insert_cql, row_values
+from iact_agents.collector.sink import BIND_ORDER, COLUMNS, CassandraSink, DeliveryAborted, row_values, write_cql
 from iact_agents.errors import ConfigError
 
 
@@ -190,11 +190,17 @@ def test_row_values_follow_the_column_list() -> None:
     rec = Record(source="/var/log/syslog", position="f:0", ts=datetime(2026, 11, 27, 23, 59, tzinfo=UTC),
                  message="m", raw="r", hostname="other", fields={"a": "b"})
     values = row_values("cass1", rec, store_raw=False, ingested_at=datetime(2026, 11, 28, tzinfo=UTC))
-    cql = insert_cql("iact_logs", "infrastructure_logs")
-    assert cql.count("?") == len(values)
-    named = dict(zip(cql.split("(")[1].split(")")[0].split(", "), values, strict=True))
-    assert named["host"] == "cass1" and named["day"].isoformat() == "2026-11-27"
-    assert named["raw"] is None and named["fields"] == {"a": "b", "hostname": "other"}
+    cql = write_cql("iact_logs", "infrastructure_logs")
+    assert cql.count("?") == len(values) == len(COLUMNS) == len(BIND_ORDER)
+    # Bound values in statement order: SET columns, then WHERE columns; each marker names its column.
+    markers = [part.split(" = ")[0].strip() for part in
+               cql.split(" SET ")[1].replace(" WHERE ", ", ").replace(" AND ", ", ").split(", ")]
+    assert sorted(markers) == sorted(COLUMNS)
+    bound = dict(zip(markers, (values[i] for i in BIND_ORDER), strict=True))
+    assert bound["host"] == "cass1" and bound["day"].isoformat() == "2026-11-27"
+    assert bound["raw"] is None and bound["fields"] == {"a": "b", "hostname": "other"}
+    assert "fields = fields + ?" in cql and cql.endswith("WHERE host = ? AND source = ? AND day = ? AND ts = ? "
+                                                          "AND position = ?")
 
 
 def test_sink_retries_an_unreachable_cluster_until_the_drain_deadline(tmp_path: Path) -> None:
