@@ -32,7 +32,7 @@ from cassandra.query import UNSET_VALUE
 from iact_agents.collector.config import CollectorConfig
 from iact_agents.collector.daemon import Collector
 from iact_agents.collector.records import parse_syslog
-from iact_agents.collector.sink import CassandraSink, row_values
+from iact_agents.collector.sink import BIND_ORDER, CassandraSink, row_values
 from iact_agents.collector.tailer import FileTailer, TailParams
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,9 +112,8 @@ def bench_end_to_end(tmpdir: Path, n: int, naive_n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     for i, line in enumerate(lines):
         rec = parse_syslog(line, source=str(log), position=f"naive:{i}", fallback_ts=now, now=now)
-        values = tuple(UNSET_VALUE if v is None else v
-                       for v in row_values(naive.host, rec, store_raw=False, ingested_at=now))
-        session.execute(insert, values)
+        row = row_values(naive.host, rec, store_raw=False, ingested_at=now)
+        session.execute(insert, tuple(UNSET_VALUE if row[i] is None else row[i] for i in BIND_ORDER))
     naive_s = time.perf_counter() - t0
     naive.close()
     return {
