@@ -552,6 +552,11 @@ class JournalReader:
         detail = err.decode("utf-8", "replace").strip().splitlines()
         log.warning("journal: journalctl exited with %s%s; restarting in %.0fs", code,
                     f" ({detail[-1]})" if detail else "", self.restart_delay_s)
+        if self._cursor and any("seek to cursor" in d for d in detail):
+            # A malformed cursor (a cursor that merely no longer exists is sought to the nearest entry).
+            log.warning("journal: saved cursor %r is not usable; starting from the %s instead (entries "
+                        "shipped before are rewritten with the same row keys)", self._cursor, self.start)
+            self._cursor = None
         self.close()
         self._next_spawn = self._clock() + self.restart_delay_s
 

@@ -431,3 +431,27 @@ def test_unreadable_file_is_retried_and_warned_once(
     assert sum("cannot open" in r.message for r in caplog.records) == 1
     monkeypatch.setattr(os, "open", real_open)
     assert len(h.read()) == 1
+
+
+def test_journal_malformed_cursor_falls_back_to_the_start(tmp_path: Path) -> None:
+    script = tmp_path / "journalctl"
+    script.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import sys
+        if any(a.startswith("--after-cursor=") for a in sys.argv):
+            sys.stderr.write("Failed to seek to cursor: Invalid argument\\n")
+            sys.exit(1)
+        sys.stdout.write(open({str(FIXTURES / "journal.json")!r}).read())
+    """))
+    script.chmod(0o755)
+    reader = JournalReader(source="journal", state=JournalState("garbage", 0), journalctl=str(script),
+                           follow=False, restart_delay_s=0)
+    recs: list[Record] = []
+    deadline = time.monotonic() + 20
+    while reader.busy() and time.monotonic() < deadline:
+        batch = reader.read_batch()
+        if batch is not None:
+            recs.extend(batch.records)
+        else:
+            time.sleep(0.01)
+    assert len(recs) == 50
