@@ -488,6 +488,7 @@ class JournalReader:
         self._buf = bytearray()
         self._skip_to_newline = False
         self._next_spawn = 0.0
+        self._stderr_tail = b""
 
     def command(self) -> list[str]:
         cmd = [self.journalctl, "-o", "json", "--all", "--no-pager", *self.extra_args]
@@ -506,6 +507,7 @@ class JournalReader:
             return False
         self._buf.clear()
         self._skip_to_newline = False
+        self._stderr_tail = b""
         try:
             self._proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -524,6 +526,7 @@ class JournalReader:
     def _fill(self) -> bool:
         """Read what the pipe has, up to the batch size. False when journalctl has exited."""
         assert self._proc is not None and self._proc.stdout is not None
+        self._drain_stderr()
         fd = self._proc.stdout.fileno()
         while len(self._buf) < self.batch_bytes:
             ready, _, _ = select.select([fd], [], [], 0)
@@ -538,12 +541,19 @@ class JournalReader:
             self._buf += chunk
         return True
 
+    def _drain_stderr(self) -> None:
+        """Keep journalctl's stderr pipe empty (it would block journalctl once full); keep its tail."""
+        assert self._proc is not None
+        if self._proc.stderr is None:
+            return
+        with contextlib.suppress(OSError, TypeError):
+            while chunk := os.read(self._proc.stderr.fileno(), 65536):
+                self._stderr_tail = (self._stderr_tail + chunk)[-4096:]
+
     def _reap(self) -> None:
         assert self._proc is not None
-        err = b""
-        if self._proc.stderr is not None:
-            with contextlib.suppress(OSError, TypeError):
-                err = self._proc.stderr.read() or b""
+        self._drain_stderr()
+        err = self._stderr_tail
         try:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
