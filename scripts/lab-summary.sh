@@ -2,7 +2,7 @@
 # Short status of the lab after `make lab`: hosts, the Cassandra ring, the metrics store.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PATH=$PWD/.venv/bin:$PATH ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_CALLBACKS_ENABLED=
+export PATH=$PWD/.venv/bin:$PATH ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=0
 inv=inventory/lab
 
 echo
