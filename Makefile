@@ -12,7 +12,8 @@ export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export IACT_CACHE ?= $(HOME)/.cache/iact-ops
 export IACT_CASSANDRA_ARCHIVE ?= $(IACT_CACHE)/cassandra/apache-cassandra-$(CASSANDRA_VERSION)-bin.tar.gz
-SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# The whole stack first (every integration suite runs against it), then the per-role scenarios.
+SCENARIOS ?= default $(filter-out default,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help
 help: ## List the targets

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -115,3 +115,20 @@ def read_secret_file(path: Path) -> SecretStr:
     if not value:
         raise ConfigError(f"{path}: credential file is empty")
     return SecretStr(value)
+
+
+class CqlCredentials(FrozenModel):
+    """A Cassandra login: ``username`` with the file holding its password, both or neither."""
+
+    username: str | None = None
+    password_file: Path | None = None
+    """File (mode 0600/0640) holding the password of ``username``."""
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> CqlCredentials:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together: set both or neither")
+        return self
+
+    def password(self) -> SecretStr | None:
+        return read_secret_file(self.password_file) if self.password_file is not None else None

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ..config import FrozenModel, load_config, read_secret_file
+from ..config import CqlCredentials, FrozenModel, load_config
 
 ENV_PREFIX = "IACT_COLLECT"
 DEFAULT_CONFIG_PATH = Path("/etc/iact/collector.toml")
@@ -34,7 +34,7 @@ def _comma_list(value: Any) -> Any:
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 
 
-class CassandraSettings(FrozenModel):
+class CassandraSettings(CqlCredentials):
     contact_points: CommaList = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     """Hosts (names or addresses) the driver first connects to; it discovers the rest."""
     port: int = Field(default=9042, ge=1, le=65535)
@@ -65,14 +65,6 @@ class CassandraSettings(FrozenModel):
             raise ValueError("must be a CQL identifier: a letter, then letters, digits or _ (48 at most)")
         return value
 
-    @model_validator(mode="after")
-    def _credentials_together(self) -> CassandraSettings:
-        if (self.username is None) != (self.password_file is None):
-            raise ValueError("username and password_file go together: set both or neither")
-        return self
-
-    def password(self) -> SecretStr | None:
-        return read_secret_file(self.password_file) if self.password_file is not None else None
 
 
 class FileSource(FrozenModel):

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ..config import FrozenModel, load_config, read_secret_file
+from ..config import CqlCredentials, FrozenModel, load_config
 
 ENV_PREFIX = "IACT_HEALTH"
 DEFAULT_CONFIG_PATH = Path("/etc/iact/health.toml")
@@ -38,7 +38,7 @@ class MySQLSettings(FrozenModel):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
 
 
-class CassandraSettings(FrozenModel):
+class CassandraSettings(CqlCredentials):
     enabled: bool = False
     """Run the Cassandra checks on this host (nodetool talks to the local node)."""
     nodetool: CommaList = Field(default_factory=lambda: ["nodetool"], min_length=1)
@@ -55,14 +55,6 @@ class CassandraSettings(FrozenModel):
     """CQL native protocol version (5 on Cassandra 4.0 and later)."""
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
-    @model_validator(mode="after")
-    def _credentials_together(self) -> CassandraSettings:
-        if (self.username is None) != (self.password_file is None):
-            raise ValueError("username and password_file go together: set both or neither")
-        return self
-
-    def password(self) -> SecretStr | None:
-        return read_secret_file(self.password_file) if self.password_file is not None else None
 
 
 class DiskPath(FrozenModel):
