@@ -2,6 +2,8 @@
 
 import pytest
 
+testinfra_hosts = ["ansible://all"]
+
 
 def test_iact_user_is_a_system_user_without_login(host):
     user = host.user("iact")

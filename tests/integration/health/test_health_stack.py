@@ -49,8 +49,14 @@ def test_health_cron_entry_runs_through_the_wrapper(host):
 def test_alert_mailbox_is_local_only(host):
     box = host.file("/var/mail/iact")
     assert box.exists and box.user == "iact" and box.mode == 0o660
+    # Debian may bring exim4 along as the default MTA: allowed only as local delivery, never a relay.
+    exim = host.file("/etc/exim4/update-exim4.conf.conf")
+    if exim.exists:
+        assert exim.contains("^dc_eximconfig_configtype='local'"), exim.content_string
+        assert exim.contains("^dc_smarthost=''"), exim.content_string
     assert not host.package("postfix").is_installed
-    assert not host.package("exim4-daemon-light").is_installed
+    smtp = [s for s in host.socket.get_listening_sockets() if s.endswith(":25") or s.endswith(":587")]
+    assert all(s.startswith(("tcp://127.", "tcp://::1")) for s in smtp), smtp
 
 
 def _wait_cassandra_up(node, timeout=300):
