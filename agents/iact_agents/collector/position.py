@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentError
+from ..fsutil import write_all_and_sync
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +168,7 @@ class OffsetStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                write_all_and_sync(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from ..fsutil import write_all_and_sync
 from .config import (
     AlertingSettings,
     MailboxChannelSettings,
@@ -186,10 +187,7 @@ class MailboxChannel:
                 waited = self.settings.lock_timeout_s
                 return ChannelResult(self.name, False, f"{path}: still locked by another process after {waited:g} s")
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                write_all_and_sync(fd, data)
             finally:
                 fcntl.lockf(fd, fcntl.LOCK_UN)
         except OSError as exc:
