@@ -45,9 +45,10 @@ engine: ## Install docker.io/debootstrap if missing, start dockerd, build the ba
 
 # --- the lab ------------------------------------------------------------------------------------
 .PHONY: lab
-lab: engine venv secrets cassandra-archive ## Create the lab hosts and deploy the whole stack onto them
+FORCE ?= 0
+lab: engine venv secrets cassandra-archive ## Create the lab hosts and deploy the whole stack (FORCE=1: even if deployed)
 	@scripts/lab.sh up
-	@$(BIN)/ansible-playbook -i inventory/lab playbooks/site.yml
+	@IACT_LAB_FORCE=$(FORCE) scripts/lab.sh deploy
 	@scripts/lab-summary.sh
 
 .PHONY: lab-down

@@ -7,6 +7,7 @@
 #   scripts/lab.sh up       create the lab hosts of inventory/lab on the private network, install the SSH key
 #   scripts/lab.sh down     remove the lab hosts (and their network) and nothing else
 #   scripts/lab.sh status   list the lab hosts
+#   scripts/lab.sh deploy   run playbooks/site.yml on the lab unless this checkout is already deployed there
 #
 # The hosts and their addresses come from inventory/lab/hosts.yml (ansible_host), so the inventory is the
 # single source of truth. See docs in README.md ("Lab hosts") for the quirks this handles.
@@ -225,7 +226,33 @@ cmd_down() {
     docker rm -f "iact-$name" >/dev/null 2>&1 && log "removed $name" || true
   done < <(lab_hosts)
   docker network rm "$network" >/dev/null 2>&1 || true
-  rm -f "$state/known_hosts"
+  rm -f "$state/known_hosts" "$state/deployed"
+}
+
+# What a deployment depends on: the content of everything the playbooks read (the generated secrets
+# included), the tool versions and the identity of the lab containers. Equal fingerprint = nothing to do.
+deploy_fingerprint() {
+  {
+    (cd "$here" && find ansible.cfg requirements.txt inventory/lab playbooks roles agents files templates \
+      -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path 'agents/build/*' -print0 2>/dev/null \
+      | sort -z | xargs -0 sha256sum)
+    while read -r name _; do docker inspect -f '{{ .Id }}' "iact-$name" 2>/dev/null || echo "missing $name"; done \
+      < <(lab_hosts)
+  } | sha256sum | cut -c1-32
+}
+
+# `make lab` again with nothing changed must be a fast no-op: the playbook only runs when the fingerprint
+# differs from the last successful run's (IACT_LAB_FORCE=1 runs it anyway, e.g. to repair drift on a host).
+cmd_deploy() {
+  local want stamp=$state/deployed
+  want=$(deploy_fingerprint)
+  if [[ ${IACT_LAB_FORCE:-0} != 1 && -f $stamp && $(cut -d' ' -f1 "$stamp") == "$want" ]]; then
+    log "already deployed from this checkout at $(cut -d' ' -f2 "$stamp"): playbook skipped (make lab FORCE=1 runs it)"
+    return 0
+  fi
+  rm -f "$stamp"
+  (cd "$here" && PATH=$here/.venv/bin:$PATH ansible-playbook -i inventory/lab playbooks/site.yml)
+  echo "$want $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$stamp"
 }
 
 cmd_status() {
@@ -233,6 +260,6 @@ cmd_status() {
 }
 
 case ${1:-} in
-  deps | engine | image | up | down | status) "cmd_$1" ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  deps | engine | image | up | down | status | deploy) "cmd_$1" ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac
