@@ -127,6 +127,8 @@ def test_repair_is_scheduled_and_staggered(nodes: list[Node]) -> None:
         assert f.exists and f.mode == 0o644, node.name
         line = next(ln for ln in f.content_string.splitlines() if "nodetool repair -pr" in ln)
         _minute, hour, _, _, weekday = line.split()[:5]
+        # Through the job wrapper, so the run lands in job_runs and its output in syslog.
+        assert "iact-agent job run --name cassandra_repair" in line, line
         slots.add((weekday, hour))
     assert len(slots) == len(nodes), f"repairs are not staggered: {slots}"
 
