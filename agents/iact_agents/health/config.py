@@ -134,6 +134,9 @@ class JobAge(FrozenModel):
     crit_age_h: float = Field(gt=0)
     never_run: Literal["warning", "critical", "unknown"] = "critical"
     """Status when the job has no successful run in ``job_runs`` at all."""
+    this_host_only: bool = False
+    """Count only the runs this host recorded (``host`` column = ``host`` of this config): for jobs that run
+    on every host, such as ``backup``, where another host's success says nothing about this one."""
 
     @model_validator(mode="after")
     def _ordered(self) -> JobAge:

@@ -92,7 +92,8 @@ def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runne
         try:
             if conn is None:
                 raise _Unreadable("MySQL not reachable: job_runs not read")
-            last = MySQLStore(conn).last_successes(names)
+            last = MySQLStore(conn).last_successes(
+                {n: (host if cfg.jobs[n].this_host_only else None) for n in names})
             results += [job_age_check(n, cfg.jobs[n], last[n], host, now) for n in names]
         except (pymysql.MySQLError, _Unreadable) as exc:
             msg = str(exc) if isinstance(exc, _Unreadable) else f"cannot read job_runs: {_mysql_error(exc)}"

@@ -8,7 +8,7 @@ ages compare within one clock. Tested against the real MariaDB in ``agents/tests
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,16 +56,24 @@ class MySQLStore:
             )
         return len(rows)
 
-    def last_successes(self, job_names: Sequence[str]) -> dict[str, datetime | None]:
-        """Finish time of the last successful run of each job (None: never)."""
+    def last_successes(self, jobs: Mapping[str, str | None]) -> dict[str, datetime | None]:
+        """Finish time of the last successful run of each job (None: never); a job mapped to a host name
+        counts only that host's runs."""
         found: dict[str, datetime | None] = {}
         with self.conn.cursor() as cur:
-            for name in job_names:
-                cur.execute(
-                    "SELECT MAX(COALESCE(finished_at, started_at)) FROM job_runs"
-                    " WHERE job_name = %s AND status = 'success'",
-                    (name,),
-                )
+            for name, host in jobs.items():
+                if host is None:
+                    cur.execute(
+                        "SELECT MAX(COALESCE(finished_at, started_at)) FROM job_runs"
+                        " WHERE job_name = %s AND status = 'success'",
+                        (name,),
+                    )
+                else:
+                    cur.execute(
+                        "SELECT MAX(COALESCE(finished_at, started_at)) FROM job_runs"
+                        " WHERE job_name = %s AND host = %s AND status = 'success'",
+                        (name, host),
+                    )
                 row = cur.fetchone()
                 found[name] = _aware(row[0]) if row else None
         return found

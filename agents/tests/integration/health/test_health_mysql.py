@@ -188,3 +188,32 @@ def test_job_ages_are_read_from_job_runs(tmp_path: Path, mysql_defaults: Path, t
     assert by_name[("jobs", never)].status is Status.CRITICAL
     assert "no successful run recorded" in by_name[("jobs", never)].summary
     assert by_name[("backup", "last_success")].status in (Status.OK, Status.WARNING, Status.CRITICAL)
+
+
+def test_a_per_host_job_counts_only_this_hosts_runs(tmp_path: Path, mysql_defaults: Path, db: pymysql.Connection,
+                                                    test_host: str) -> None:
+    """Another host's fresh backup must not hide that this host has none (``this_host_only``)."""
+    job = f"itest_backup_{test_host[-12:]}"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO job_runs (job_name, host, started_at, finished_at, status, exit_code)"
+                    " VALUES (%s, %s, %s, %s, 'success', 0)", (job, f"{test_host}-other", now, now))
+    db.commit()
+
+    def status(this_host_only: bool) -> Status:
+        cfg = health_config.load(None, environ={}, overrides={
+            "host": test_host, "mysql": {"defaults_file": str(mysql_defaults)}, "time_sync": {"enabled": False},
+            "disk": {"paths": [{"path": str(tmp_path)}], "warn_percent": 100, "crit_percent": 100},
+            "jobs": {job: {"warn_age_h": 26, "crit_age_h": 50, "this_host_only": this_host_only}},
+            "alerting": {"enabled": False},
+        })
+        results = {(r.component, r.check_name): r for r in run_health(cfg, record=False).results}
+        return results[("jobs", job)].status
+
+    assert status(this_host_only=False) is Status.OK
+    assert status(this_host_only=True) is Status.CRITICAL
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO job_runs (job_name, host, started_at, finished_at, status, exit_code)"
+                    " VALUES (%s, %s, %s, %s, 'success', 0)", (job, test_host, now, now))
+    db.commit()
+    assert status(this_host_only=True) is Status.OK
