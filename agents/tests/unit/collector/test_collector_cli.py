@@ -259,15 +259,23 @@ def test_sigterm_stops_an_idle_collector_promptly(tmp_path: Path) -> None:
     path = base_config(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "iact_agents.cli", "-v", "collect", "--config", str(path)],
                             stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
     try:
-        time.sleep(1.5)
-        assert proc.poll() is None
+        # Signal only once it says it started (its handlers are installed by then): a fixed sleep is a race
+        # on a loaded machine, where importing the driver alone can take seconds.
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if "collector started" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
         _, err = proc.communicate()
+    err = "".join(seen) + err
     assert code == 0, err
     assert "stopping on signal 15" in err
 
