@@ -22,6 +22,7 @@ log = logging.getLogger("iact_agents")
 COMMAND_MODULES: tuple[str, ...] = (
     "iact_agents.jobs",
     "iact_agents.sessions",
+    "iact_agents.retention",
     "iact_agents.collector.cli",
     "iact_agents.health",
 )

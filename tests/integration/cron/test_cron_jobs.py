@@ -74,3 +74,19 @@ def test_failed_job_is_recorded_as_failure(host):
 @pytest.mark.parametrize("tag", ["iact-job/session_cleanup"])
 def test_job_output_reaches_syslog(host, tag):
     assert host.run(f"grep -c '{tag}' /var/log/syslog").stdout.strip() not in ("", "0")
+
+
+def test_retention_entry_runs_through_the_wrapper_and_prunes(host):
+    f = host.file("/etc/cron.d/iact-retention")
+    assert f.exists and f.user == "root" and f.mode == 0o644
+    line = next(ln for ln in f.content_string.splitlines() if "iact-agent job run --name retention" in ln)
+    command = line.split(None, 6)[6]  # after the five time fields and the user
+    sql(host, "INSERT INTO health_checks (checked_at, host, component, check_name, status)"
+              " VALUES (UTC_TIMESTAMP(6) - INTERVAL 100 DAY, 'itest-retention', 'itest', 'old', 'ok'),"
+              " (UTC_TIMESTAMP(6) - INTERVAL 1 DAY, 'itest-retention', 'itest', 'new', 'ok')")
+    run = host.run(AS_IACT + command)
+    assert run.rc == 0, run.stderr
+    assert sql(host, "SELECT check_name FROM health_checks WHERE host = 'itest-retention'") == "new"
+    row = sql(host, "SELECT status, exit_code FROM job_runs WHERE job_name = 'retention' ORDER BY id DESC LIMIT 1")
+    assert row.split("\t") == ["success", "0"]
+    sql(host, "DELETE FROM health_checks WHERE host = 'itest-retention'")

@@ -14,10 +14,12 @@ from typing import Any
 import pymysql
 import pytest
 from iact_agents import cli
+from iact_agents.errors import InputError
 from iact_agents.health import config as health_config
 from iact_agents.health.models import CheckResult, Status
 from iact_agents.health.runner import run_health
 from iact_agents.health.store import MySQLStore
+from iact_agents.retention import parse_keep, prune
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +219,39 @@ def test_a_per_host_job_counts_only_this_hosts_runs(tmp_path: Path, mysql_defaul
                     " VALUES (%s, %s, %s, %s, 'success', 0)", (job, test_host, now, now))
     db.commit()
     assert status(this_host_only=True) is Status.OK
+
+
+def test_retention_deletes_only_rows_older_than_their_retention(mysql_defaults: Path, db: pymysql.Connection,
+                                                                test_host: str) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO health_checks (checked_at, host, component, check_name, status) VALUES (%s, %s, 'itest',"
+            " 'retention', 'ok')",
+            [(now - timedelta(days=days), test_host) for days in (200, 120, 91, 89, 1, 0)],
+        )
+        cur.executemany(
+            "INSERT INTO job_runs (job_name, host, started_at, finished_at, status) VALUES ('itest_retention', %s, %s,"
+            " %s, 'success')",
+            [(test_host, now - timedelta(days=days), now - timedelta(days=days)) for days in (500, 401, 399)],
+        )
+    db.commit()
+    # chunk=1 makes every row its own DELETE: the loop, not one statement, must reach them all.
+    results = {r.table: r for r in prune(mysql_defaults, {"health_checks": 90, "job_runs": 400}, chunk=1, pause=0)}
+    assert results["health_checks"].complete and results["job_runs"].complete
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM health_checks WHERE host = %s", (test_host,))
+        assert cur.fetchone() == (3,)
+        cur.execute("SELECT COUNT(*) FROM job_runs WHERE host = %s", (test_host,))
+        assert cur.fetchone() == (1,)
+    # Other hosts' old rows were old too, so the counts say at least ours, never fewer.
+    assert results["health_checks"].deleted >= 3 and results["job_runs"].deleted >= 2
+
+
+def test_retention_refuses_an_unknown_table_and_a_zero_retention(mysql_defaults: Path) -> None:
+    with pytest.raises(InputError, match="unknown table 'users'"):
+        prune(mysql_defaults, {"users": 10})
+    with pytest.raises(InputError, match="at least 1 day"):
+        prune(mysql_defaults, {"health_checks": 0})
+    with pytest.raises(InputError, match="TABLE=DAYS"):
+        parse_keep(["health_checks"])
