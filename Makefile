@@ -64,7 +64,7 @@ lab-status: ## Print the cluster status of the lab
 lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents tests $(wildcard bench)
+	@echo "== ruff";         $(BIN)/ruff check agents tests molecule $(wildcard bench)
 	@echo "== mypy";         cd agents && ../$(BIN)/mypy
 
 .PHONY: unit
