@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iact_agents.sessions",
     "iact_agents.collector.cli",
     "iact_agents.health",
+    "iact_agents.dora.cli",
 )
 
 
