@@ -294,6 +294,13 @@ def cmd_quality_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    print(f"{args.config or dora_config.DEFAULT_CONFIG_PATH}: ok (windows {cfg.metrics.windows}, "
+          f"benchmark year {cfg.metrics.benchmark_year})")
+    return 0
+
+
 # --- argparse -----------------------------------------------------------------------------------------
 
 
@@ -305,6 +312,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dora = sub.add_parser("dora", help="DORA metrics: ingest events, compute snapshots, report")
     dsub = dora.add_subparsers(dest="dora_command", metavar="ACTION", required=True)
+    p = dsub.add_parser("check-config", help="validate the configuration, then exit")
+    _common(p)
+    p.set_defaults(func=cmd_check_config)
     _register_ingest(dsub)
     _register_record(dsub)
     _register_compute_report(dsub)
