@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,8 +59,9 @@ def error_code(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, pymysql.err.InterfaceError):  # the connection is already closed
         return True
-    if isinstance(exc, ServiceUnavailable):
-        return True
+    if isinstance(exc, ServiceUnavailable):  # from mysqlconn.connect: "... (code) message"
+        found = re.search(r"\((\d+)\)", str(exc))
+        return found is not None and int(found.group(1)) in TRANSIENT_ERRORS
     return isinstance(exc, pymysql.err.OperationalError) and error_code(exc) in TRANSIENT_ERRORS
 
 

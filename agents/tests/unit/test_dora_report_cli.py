@@ -16,7 +16,7 @@ from iact_agents.dora.models import Change, Deployment, Incident
 from iact_agents.dora.report import ReportData, render_html, render_json, render_table, svg_chart, write_if_changed
 from iact_agents.dora.snapshot import snapshot_rows
 from iact_agents.dora.store import IngestCounts, LoadedEvents, is_transient
-from iact_agents.errors import ConfigError
+from iact_agents.errors import ConfigError, ServiceUnavailable
 from iact_agents.quality.runner import run_quality, stored_schema_check
 
 DAY = date(2026, 11, 26)
@@ -134,6 +134,8 @@ def test_transient_error_classification() -> None:
     assert is_transient(pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"))
     assert not is_transient(pymysql.err.OperationalError(1045, "Access denied"))
     assert not is_transient(pymysql.err.OperationalError(1142, "command denied"))
+    assert is_transient(ServiceUnavailable("MySQL is not reachable with x.cnf: (2003) Can't connect"))
+    assert not is_transient(ServiceUnavailable("MySQL is not reachable with x.cnf: (1045) Access denied"))
 
 
 def test_ingest_counts_changed_only_for_new_data() -> None:
