@@ -28,5 +28,5 @@ echo "== DORA report"
 if [[ -f .lab/reports/dora.html ]]; then
   echo "HTML report: $PWD/.lab/reports/dora.html"
 else
-  echo "not produced yet: the DORA agent (issue 7) is not deployed by site.yml in this version"
+  echo "not produced yet: run ansible-playbook -i $inv playbooks/dora.yml (it writes the report on the mysql host and copies it here)"
 fi

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iact_agents.retention",
     "iact_agents.collector.cli",
     "iact_agents.health",
+    "iact_agents.dora.cli",
 )
 
 

@@ -28,6 +28,7 @@ TABLES = (
     "incidents",
     "dora_metrics",
     "dora_rejected_events",
+    "deployment_changes",
     "health_checks",
     "alerts",
     "alert_notifications",
@@ -238,7 +239,8 @@ def test_health_account(host):
     try:
         assert ok.rc == 0, ok.stderr
         assert_refused(as_user(host, "health", "SELECT COUNT(*) FROM deployments"))
-        assert_refused(as_user(host, "health", f"DELETE FROM health_checks WHERE host = '{MARK}'"))
+        # May prune its own tables (retention) but never touch the alert history.
+        assert_refused(as_user(host, "health", f"DELETE FROM alerts WHERE component = '{MARK}'"))
     finally:
         root_sql(
             host,
@@ -267,7 +269,7 @@ def test_dora_account_and_idempotent_ingest(host):
         )
         assert ok.rc == 0, ok.stderr
         assert_refused(as_user(host, "dora", "SELECT COUNT(*) FROM health_checks"))
-        assert_refused(as_user(host, "dora", f"DELETE FROM deployments WHERE source = '{MARK}'"))
+        assert_refused(as_user(host, "dora", f"DELETE FROM health_checks WHERE host = '{MARK}'"))
     finally:
         root_sql(host, f"DELETE FROM deployments WHERE source = '{MARK}';"
                        f"DELETE FROM dora_rejected_events WHERE source = '{MARK}'", DATABASE)
