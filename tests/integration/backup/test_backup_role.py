@@ -138,5 +138,6 @@ def test_cassandra_backup_clears_its_snapshot(host):
     assert fetched.rc == 0, fetched.stderr
     meta = host.file("/var/lib/cassandra/iact-restore/itest/meta").listdir()
     assert {"schema.cql", "nodetool-info.txt", "nodetool-ring.txt", "describecluster.txt"} <= set(meta)
-    assert "CREATE KEYSPACE iact_logs" in host.file("/var/lib/cassandra/iact-restore/itest/meta/schema.cql").content_string
+    schema = host.file("/var/lib/cassandra/iact-restore/itest/meta/schema.cql").content_string
+    assert "CREATE KEYSPACE iact_logs" in schema
     host.run("rm -rf /var/lib/cassandra/iact-restore/itest")
