@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKER_CONNECTIONS = {"docker", "community.docker.docker"}
+_DOCKER_CONNECTIONS = {"docker", "community.docker.docker"}
 
 HostSpec = tuple[str, dict[str, Any]]
 
@@ -50,7 +50,7 @@ def _ssh_options(common_args: str) -> dict[str, str]:
     return opts
 
 
-CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_connection", "ansible_become",
+_CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_connection", "ansible_become",
                    "ansible_ssh_private_key_file", "ansible_ssh_common_args")
 
 
@@ -60,7 +60,7 @@ def _render(hv: dict[str, Any], inventory_dir: Path) -> dict[str, Any]:
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - not HTML
     out = dict(hv)
-    for key in CONNECTION_VARS:
+    for key in _CONNECTION_VARS:
         value = hv.get(key)
         if isinstance(value, str) and "{{" in value:
             out[key] = env.from_string(value).render({**hv, "inventory_dir": str(inventory_dir)})
@@ -73,7 +73,7 @@ def host_spec(name: str, hv: dict[str, Any]) -> HostSpec:
     data: dict[str, Any] = {"ansible_name": name, "ansible_vars": hv}
     if become:
         data["_sudo"] = True
-    if hv.get("ansible_connection") in DOCKER_CONNECTIONS:
+    if hv.get("ansible_connection") in _DOCKER_CONNECTIONS:
         container = str(hv.get("ansible_host") or hv.get("ansible_docker_host") or name)
         data["docker_identifier"] = container
         return f"@docker/{container}", data
