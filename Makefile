@@ -55,6 +55,10 @@ lab: engine venv secrets cassandra-archive ## Create the lab hosts and deploy th
 lab-down: ## Remove the lab hosts (and nothing else)
 	@scripts/lab.sh down
 
+.PHONY: drill
+drill: ## DR drill on the lab: backup, disaster, restore, verify; prints RPO, RTO and the report path
+	@$(PY) drill/drill.py --inventory inventory/lab --report-dir .lab/reports
+
 .PHONY: lab-status
 lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh

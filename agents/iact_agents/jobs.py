@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import pymysql
+
 from . import mysqlconn
 from .errors import AgentError, InputError
 
@@ -173,7 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.mysql_defaults is not None:
         try:
             record(args.mysql_defaults, result, socket.getfqdn())
-        except AgentError as exc:
+        except (AgentError, pymysql.MySQLError) as exc:
+            # Recording is best effort: the job's own exit code is what cron and the caller see.
+            if isinstance(exc, pymysql.MySQLError):
+                exc = AgentError(f"MySQL error {exc.args[0]}: {exc.args[-1]}" if exc.args else repr(exc))
             syslog.syslog(syslog.LOG_ERR, f"could not record the run in job_runs: {exc}")
             log.error("could not record the run in job_runs: %s", exc)
     return result.exit_code

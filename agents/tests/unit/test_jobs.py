@@ -1,4 +1,4 @@
-"""The cron job wrapper: lock, timeout, exit codes, output size. Real processes, no database."""
+"""The cron job wrapper: lock, timeout, exit codes, output size, best-effort recording. Real processes, no database."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
-from iact_agents import cli
+from iact_agents import cli, jobs
 from iact_agents.jobs import EXIT_OVERLAP, EXIT_TIMEOUT, job_lock, run_command
 
 
@@ -99,3 +100,20 @@ def test_unreachable_database_does_not_change_the_jobs_exit_code(tmp_path: Path)
          "--mysql-defaults", str(defaults), "--", "sh", "-c", "exit 4"]
     )
     assert code == 4
+
+
+@pytest.mark.parametrize("error", [pymysql.err.OperationalError(1046, "No database selected"),
+                                   pymysql.err.ProgrammingError(1142, "INSERT command denied")])
+def test_a_failed_recording_never_changes_the_jobs_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture,
+                                                            error: Exception) -> None:
+    def refuse(*_args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(jobs, "record", refuse)
+    defaults = tmp_path / "my.cnf"
+    defaults.write_text("[client]\nuser = nobody\n")
+    code = cli.main(["job", "run", "--name", "demo", "--lock-dir", str(tmp_path), "--no-syslog",
+                     "--mysql-defaults", str(defaults), "--", "sh", "-c", "exit 4"])
+    assert code == 4
+    assert f"MySQL error {error.args[0]}" in caplog.text

@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""Print the whole schema of the cluster as CQL (what cqlsh's DESCRIBE SCHEMA prints).
+
+iact-ops roles/backup. The login and the node address come from root's ~/.cassandra/cqlshrc (0600, written
+by roles/cassandra), never from the command line. Uses Debian's python3-cassandra driver (as cqlsh_lite).
+"""
+
+import configparser
+import os
+import sys
+import warnings
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import Cluster
+from cassandra.policies import WhiteListRoundRobinPolicy
+
+
+def main() -> int:
+    warnings.simplefilter("ignore", DeprecationWarning)
+    rc = configparser.ConfigParser()
+    rc.read(os.environ.get("CQLSHRC", os.path.expanduser("~/.cassandra/cqlshrc")))
+    host = rc.get("connection", "hostname", fallback="127.0.0.1")
+    port = rc.getint("connection", "port", fallback=9042)
+    auth = None
+    if rc.has_option("authentication", "username"):
+        auth = PlainTextAuthProvider(rc.get("authentication", "username"), rc.get("authentication", "password"))
+    cluster = Cluster([host], port=port, auth_provider=auth,
+                      load_balancing_policy=WhiteListRoundRobinPolicy([host]), protocol_version=5)
+    try:
+        cluster.connect()
+        sys.stdout.write(cluster.metadata.export_schema_as_string())
+        sys.stdout.write("\n")
+    except Exception as exc:  # noqa: BLE001 - one line for the operator, no traceback
+        print(f"cassandra_schema: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        cluster.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
