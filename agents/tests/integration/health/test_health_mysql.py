@@ -218,7 +218,12 @@ def test_a_per_host_job_counts_only_this_hosts_runs(tmp_path: Path, mysql_defaul
         cur.execute("INSERT INTO job_runs (job_name, host, started_at, finished_at, status, exit_code)"
                     " VALUES (%s, %s, %s, %s, 'success', 0)", (job, test_host, now, now))
     db.commit()
-    assert status(this_host_only=True) is Status.OK
+    try:
+        assert status(this_host_only=True) is Status.OK
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DELETE FROM job_runs WHERE job_name = %s", (job,))
+        db.commit()
 
 
 def test_retention_deletes_only_rows_older_than_their_retention(mysql_defaults: Path, db: pymysql.Connection,
@@ -246,6 +251,10 @@ def test_retention_deletes_only_rows_older_than_their_retention(mysql_defaults: 
         assert cur.fetchone() == (1,)
     # Other hosts' old rows were old too, so the counts say at least ours, never fewer.
     assert results["health_checks"].deleted >= 3 and results["job_runs"].deleted >= 2
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM health_checks WHERE host = %s", (test_host,))
+        cur.execute("DELETE FROM job_runs WHERE host = %s", (test_host,))
+    db.commit()
 
 
 def test_retention_refuses_an_unknown_table_and_a_zero_retention(mysql_defaults: Path) -> None:
