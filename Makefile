@@ -68,8 +68,8 @@ lab-status: ## Print the cluster status of the lab
 lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents tests molecule $(wildcard bench)
-	@echo "== mypy";         cd agents && ../$(BIN)/mypy
+	@echo "== ruff";         $(BIN)/ruff check agents tests molecule drill $(wildcard bench)
+	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py)
 
 .PHONY: unit
 unit: venv ## Agent unit tests and repository guard tests (no services needed)

@@ -34,10 +34,12 @@ from typing import Any
 os.environ.setdefault("IACT_PYINFRA_INVENTORY_SKIP", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinfra.api import Config, Inventory, State
 from pyinfra.api.command import StringCommand
+from pyinfra.api.config import Config
 from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.state import State
 
 import inventory as ansible_inv
 

@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
@@ -24,7 +25,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 warnings.simplefilter("ignore", DeprecationWarning)
 
 
-def session():
+def session() -> tuple[Any, Any]:
     rc = configparser.ConfigParser()
     rc.read(os.path.expanduser("~/.cassandra/cqlshrc"))
     host = rc.get("connection", "hostname", fallback="127.0.0.1")
@@ -36,7 +37,7 @@ def session():
     return cluster, cluster.connect()
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     cluster, s = session()
     try:
         if argv[0] == "setup":
