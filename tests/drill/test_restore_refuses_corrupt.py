@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import drill
@@ -33,6 +34,19 @@ def target_dir(c: drill.Cluster, source: str) -> tuple[str, str]:
     return target, f"{root}/{source}/data"
 
 
+def wait_all_up_normal(c: drill.Cluster, timeout: float = 600) -> None:
+    """The node restore refuses an unhealthy cluster before it reads any manifest (its repair needs the
+    replicas): wait for every node UN, e.g. after the drill has just restored one."""
+    nodes = c.groups["cassandra"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = c.run(nodes[0], "nodetool status 2>/dev/null | grep -c '^UN' || true", check=False).strip()
+        if out == str(len(nodes)):
+            return
+        time.sleep(5)
+    raise AssertionError(f"not every Cassandra node is UN after {timeout:.0f} s")
+
+
 def corrupt(c: drill.Cluster, target: str, path: str) -> None:
     c.run(target, f"test -s {path} && printf 'X' | dd of={path} bs=1 seek=0 conv=notrunc status=none")
 
@@ -49,10 +63,11 @@ def test_corrupt_mysql_backup_is_refused(cluster: drill.Cluster, inventory: str)
         corrupt(cluster, target, f"{base}/{backup_id}/data/ibdata1")
         pid = main_pid(cluster, db, "mariadb")
         run = playbook(inventory, "restore_mysql.yml", f"backup_restore_id={backup_id}")
-        assert run.returncode != 0, run.stdout[-2000:]
-        assert "sha256 mismatch" in run.stdout, run.stdout[-2000:]
-        assert "data/ibdata1" in run.stdout
-        assert "refusing to restore" in run.stdout
+        said = run.stdout + run.stderr  # where ansible-core prints the failure depends on its settings
+        assert run.returncode != 0, said[-2000:]
+        assert "sha256 mismatch" in said, said[-2000:]
+        assert "data/ibdata1" in said
+        assert "refusing to restore" in said
         # The restore command itself refuses too (exit 3), and the server was never stopped.
         direct = cluster.run(db, f"{BACKUP} restore-mysql --backup {backup_id} --no-binlogs >/dev/null 2>&1;"
                                  " echo rc=$?", check=False)
@@ -71,11 +86,13 @@ def test_corrupt_cassandra_backup_is_refused(cluster: drill.Cluster, inventory: 
         assert victim, "no Data.db in the backup"
         corrupt(cluster, target, victim)
         pid = main_pid(cluster, node, "cassandra")
+        wait_all_up_normal(cluster)
         run = playbook(inventory, "restore_cassandra_node.yml", f"backup_restore_node={node}",
                        f"backup_restore_id={backup_id}", "backup_restore_repair=false")
-        assert run.returncode != 0, run.stdout[-2000:]
-        assert "sha256 mismatch" in run.stdout, run.stdout[-2000:]
-        assert "refusing to restore" in run.stdout
+        said = run.stdout + run.stderr
+        assert run.returncode != 0, said[-2000:]
+        assert "sha256 mismatch" in said, said[-2000:]
+        assert "refusing to restore" in said
         assert main_pid(cluster, node, "cassandra") == pid
     finally:
         cluster.run(target, f"rm -rf {base}/{backup_id}")
