@@ -20,9 +20,11 @@ Supported inputs:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -74,10 +76,33 @@ class Record:
     hostname: str | None = None
     """The host named in the line or entry (the row's ``host`` is the collecting host)."""
     fields: dict[str, str] = field(default_factory=dict)
+    quarantine: str | None = None
+    """Why this record was set aside (collector/quarantine.py); None for every ordinary record."""
 
     @property
     def day(self) -> date:
         return self.ts.astimezone(UTC).date()
+
+
+def guarded(parse: Callable[..., Record]) -> Callable[..., Record]:
+    """``parse`` that cannot raise: a parser bug turns the line into a quarantined ``parse_error`` record
+    (raw text kept) instead of stopping its source. The parsers are total; this is the last line of defence,
+    and what it catches is counted and kept in the local quarantine file by the daemon."""
+
+    @functools.wraps(parse)
+    def safe(line: str, *, source: str, position: str | None = None, fallback_ts: datetime,
+             **kwargs: Any) -> Record:
+        try:
+            if position is None:
+                return parse(line, source=source, fallback_ts=fallback_ts, **kwargs)
+            return parse(line, source=source, position=position, fallback_ts=fallback_ts, **kwargs)
+        except Exception as exc:  # on purpose: whatever the bug, the line is kept and the source goes on
+            text = clean_text(line)
+            return Record(source=source, position=position or journal_position_for_unparsed(text), ts=fallback_ts,
+                          message=text, raw=text, parse_error=True,
+                          quarantine=f"parser {parse.__name__} raised {type(exc).__name__}: {exc}"[:1000])
+
+    return safe
 
 
 def _pri(value: int) -> tuple[str | None, str | None, dict[str, str]]:

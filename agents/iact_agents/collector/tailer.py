@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .position import FileIdentity, FileState, JournalState, SourceState, file_position, fingerprint
-from .records import EPOCH, Record, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
+from .records import EPOCH, Record, guarded, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Batch:
 class Source(Protocol):
     key: str
 
-    def read_batch(self) -> Batch | None: ...
+    def read_batch(self, limit: int | None = None) -> Batch | None: ...
 
     def ack(self, batch: Batch) -> None: ...
 
@@ -98,16 +98,22 @@ LineParser = Callable[[str, str, datetime, datetime], Record]
 """(line, position, fallback_ts, now) -> Record"""
 
 
+_syslog = guarded(parse_syslog)
+_json_line = guarded(parse_json_line)
+_raw_line = guarded(parse_raw_line)
+_journal_entry = guarded(parse_journal_entry)
+
+
 def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
     if fmt == "syslog":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
+            return _syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
     elif fmt == "json":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_json_line(line, source=source, position=position, fallback_ts=fallback)
+            return _json_line(line, source=source, position=position, fallback_ts=fallback)
     else:
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_raw_line(line, source=source, position=position, fallback_ts=fallback)
+            return _raw_line(line, source=source, position=position, fallback_ts=fallback)
     return parse
 
 
@@ -329,9 +335,10 @@ class FileTailer:
 
     # --- reading -----------------------------------------------------------------------------------
 
-    def _read_lines(self, *, flush_partial: bool) -> tuple[list[Record], int]:
+    def _read_lines(self, *, flush_partial: bool, limit: int | None = None) -> tuple[list[Record], int]:
         assert self._fd is not None and self._ident is not None
         p = self.params
+        max_lines = p.batch_lines if limit is None else min(limit, p.batch_lines)
         data = os.pread(self._fd, p.batch_bytes, self._offset)
         if not data:
             return [], 0
@@ -345,7 +352,7 @@ class FileTailer:
         last_good: datetime | None = None
         pos = 0
         n = len(data)
-        while pos < n and len(records) < p.batch_lines:
+        while pos < n and len(records) < max_lines:
             nl = data.find(b"\n", pos, pos + p.max_line_bytes + 1)
             if nl >= 0:
                 line_end, nxt = nl, nl + 1
@@ -402,8 +409,9 @@ class FileTailer:
         must, self._must_commit = self._must_commit, False
         return must
 
-    def read_batch(self) -> Batch | None:
-        """The next batch of complete lines, a state-only batch, or None when there is nothing new."""
+    def read_batch(self, limit: int | None = None) -> Batch | None:
+        """The next batch of complete lines (at most ``limit``), a state-only batch, or None when there is
+        nothing new."""
         if not self._ready():
             return None
         if self._take_commit():
@@ -414,13 +422,13 @@ class FileTailer:
                 return None
             if self._take_commit():
                 return self._state_batch()
-        records, nbytes = self._read_lines(flush_partial=False)
+        records, nbytes = self._read_lines(flush_partial=False, limit=limit)
         if records:
             self._idle_since = None
             return self._batch(records, nbytes)
-        return self._drain_step() if self._draining else None
+        return self._drain_step(limit) if self._draining else None
 
-    def _drain_step(self) -> Batch | None:
+    def _drain_step(self, limit: int | None = None) -> Batch | None:
         """At the end of a rotated file: after rotate_wait_s without growth, finish it and move on."""
         assert self._ident is not None
         now = self._clock()
@@ -428,7 +436,7 @@ class FileTailer:
             self._idle_since = now
         if now - self._idle_since < self.params.rotate_wait_s:
             return None
-        records, nbytes = self._read_lines(flush_partial=True)
+        records, nbytes = self._read_lines(flush_partial=True, limit=limit)
         if records:
             return self._batch(records, nbytes)
         log.info("%s: finished rotated file %s", self.path, self._ident.file_id)
@@ -570,7 +578,7 @@ class JournalReader:
         self.close()
         self._next_spawn = self._clock() + self.restart_delay_s
 
-    def read_batch(self) -> Batch | None:
+    def read_batch(self, limit: int | None = None) -> Batch | None:
         if self._finished or (self._proc is None and not self._spawn()):
             return None
         alive = self._fill()
@@ -578,12 +586,13 @@ class JournalReader:
         fallback = _from_us(self._last_ts_us)
         consumed = 0
         buf = self._buf
-        while len(records) < self.batch_lines:
+        max_lines = self.batch_lines if limit is None else min(limit, self.batch_lines)
+        while len(records) < max_lines:
             nl = buf.find(b"\n", consumed)
             if nl < 0:
                 if len(buf) - consumed >= self.batch_bytes:  # one entry larger than a batch: keep its head
                     line = bytes(buf[consumed : consumed + self.max_line_bytes]).decode("utf-8", "replace")
-                    records.append(parse_journal_entry(line, source=self.source, fallback_ts=fallback))
+                    records.append(_journal_entry(line, source=self.source, fallback_ts=fallback))
                     consumed = len(buf)
                     self._skip_to_newline = True
                 break
@@ -594,7 +603,7 @@ class JournalReader:
                 continue
             if not chunk.strip():
                 continue
-            rec = parse_journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
+            rec = _journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
             if not rec.parse_error:
                 fallback = rec.ts
                 self._cursor = rec.position
