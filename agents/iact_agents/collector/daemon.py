@@ -102,7 +102,7 @@ class Collector:
         self.params = TailParams(
             batch_lines=cfg.batch_lines, batch_bytes=cfg.batch_bytes, max_line_bytes=cfg.max_line_bytes,
             fingerprint_bytes=cfg.fingerprint_bytes, rotate_wait_s=cfg.rotate_wait_s, start_at=cfg.start_at,
-            zone=cfg.zone,
+            zone=cfg.zone, spool_dir=cfg.state_dir,
         )
         self.sources: dict[str, Source] = {}
         self._globbed: set[str] = set()

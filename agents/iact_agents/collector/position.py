@@ -79,6 +79,10 @@ class FileState:
     offset: int
     last_ts_us: int
     """Timestamp (µs since the epoch) of the last line that parsed: the timestamp of unparseable lines."""
+    seen: tuple[str, ...] | None = None
+    """Short fingerprints of the files of this source already read to their end (or present when the
+    source was first seen), newest last and bounded: a rotated copy with one of them is never read again.
+    None in a state written before this field existed."""
 
     @property
     def identity(self) -> FileIdentity:
@@ -106,6 +110,8 @@ def _decode(raw: Any) -> SourceState | None:
     kind = data.pop("kind", None)
     try:
         if kind == "file":
+            seen = data.get("seen")
+            data["seen"] = tuple(str(x) for x in seen) if isinstance(seen, list) else None
             return FileState(**data)
         if kind == "journal":
             return JournalState(**data)
