@@ -57,11 +57,14 @@ def _no_constants(name: str) -> Any:
     raise InvalidJson(f"{name} is not a JSON number")
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes, *, allow_nonfinite: bool = False) -> Any:
     """``json.loads`` that raises only :class:`InvalidJson` (a ValueError): also for nesting deeper than
-    the interpreter's recursion limit (RecursionError) and for ``NaN``/``Infinity``, which JSON does not
-    have. Strings keep lone surrogates; pass them through :func:`clean_text` before storing."""
+    the interpreter's recursion limit (RecursionError) and, unless ``allow_nonfinite`` (log lines written
+    by Python's json module may hold them), for ``NaN``/``Infinity``, which JSON does not have. Strings
+    keep lone surrogates; pass them through :func:`clean_text` before storing."""
     try:
+        if allow_nonfinite:
+            return json.loads(text)
         return json.loads(text, parse_constant=_no_constants)
     except InvalidJson:
         raise

@@ -116,6 +116,8 @@ class CollectorConfig(FrozenModel):
     """On SIGTERM: how long to keep trying to deliver the batch in flight."""
     retry_initial_s: float = Field(default=0.5, gt=0, le=60)
     retry_max_s: float = Field(default=30.0, gt=0, le=3600)
+    quarantine_max_bytes: int = Field(default=16 << 20, ge=64 << 10, le=1 << 30)
+    """Size of the local quarantine file of poison records; one older file of the same size is kept."""
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     files: list[FileSource] = Field(default_factory=list)
     journal: JournalSource = Field(default_factory=JournalSource)

@@ -5,6 +5,11 @@ Cassandra acknowledges it), and only then its state is committed to the offset s
 read. Signal handlers only set a flag; the loop notices it between batches, and a write that is still
 retrying keeps trying until the drain deadline (``drain_timeout_s`` after the signal), then gives up
 without committing, so the batch is read again at the next start.
+
+No record may stop the loop (collector/quarantine.py): records the parsers or the sink had to set aside are
+quarantined and committed past; an unexpected exception while writing a batch makes the daemon write that
+batch's records one at a time and quarantine the one that fails; a batch in flight while the process died
+is noted, and the records of a batch that kills the process twice are read one at a time.
 """
 
 from __future__ import annotations
@@ -19,17 +24,21 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Protocol
 
+from ..errors import AgentError
 from .config import CollectorConfig
 from .position import FileState, JournalState, OffsetStore
+from .quarantine import CRASHES_BEFORE_QUARANTINE, Inflight, Quarantine, QuarantineStats
 from .records import Record
-from .sink import DeliveryAborted
-from .tailer import FileTailer, JournalReader, Source, TailParams
+from .sink import DeliveryAborted, Refused
+from .tailer import Batch, FileTailer, JournalReader, Source, TailParams
 
 log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    def write(self, records: Sequence[Record]) -> None: ...
+    def write(self, records: Sequence[Record]) -> list[Refused]: ...
+
+    def write_plain(self, records: Sequence[Record], reason: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -93,10 +102,12 @@ class Collector:
         self.params = TailParams(
             batch_lines=cfg.batch_lines, batch_bytes=cfg.batch_bytes, max_line_bytes=cfg.max_line_bytes,
             fingerprint_bytes=cfg.fingerprint_bytes, rotate_wait_s=cfg.rotate_wait_s, start_at=cfg.start_at,
-            zone=cfg.zone,
+            zone=cfg.zone, spool_dir=cfg.state_dir,
         )
         self.sources: dict[str, Source] = {}
         self._globbed: set[str] = set()
+        self.inflight = Inflight(cfg.state_dir)
+        self.quarantine = Quarantine(cfg.state_dir, max_bytes=cfg.quarantine_max_bytes)
         self.rows = 0
         self.batches = 0
         self._once = False
@@ -155,17 +166,55 @@ class Collector:
         for src in list(self.sources.values()):
             if self.stop:
                 break
-            batch = src.read_batch()
+            batch = src.read_batch(self.inflight.limit(src.key))
             if batch is None:
                 continue
             moved = True
             if batch.records:
-                self.sink.write(batch.records)
+                self._deliver(batch)
+            self.store.quarantine = self.quarantine.stats.as_json() if self.quarantine.stats.count else None
             self.store.commit(batch.key, batch.state)
             src.ack(batch)
+            self.inflight.done(batch.key, len(batch.records))
             self.rows += len(batch.records)
             self.batches += 1
         return moved
+
+    def _deliver(self, batch: Batch) -> None:
+        """Write one batch; whatever cannot be written as it is ends in the quarantine, never in a loop."""
+        records = batch.records
+        first = records[0].position
+        for rec in records:
+            if rec.quarantine is not None:  # a parser raised on it: it goes out as a parse_error row
+                self._quarantine(batch.key, rec, rec.quarantine)
+        if self.inflight.is_poison(batch.key, first, len(records)):
+            reason = f"the collector stopped {CRASHES_BEFORE_QUARANTINE} times while writing this record"
+            self.sink.write_plain(records, reason)
+            refused = [Refused(rec, reason) for rec in records]
+        else:
+            self.inflight.begin(batch.key, first, len(records))
+            try:
+                refused = self.sink.write(records)
+            except (AgentError, DeliveryAborted):
+                raise
+            except Exception:  # on purpose: a bug on some record: find it instead of dying on it forever
+                log.exception("writing a batch of %s failed unexpectedly; writing its records one at a time",
+                              batch.key)
+                refused = []
+                for rec in records:
+                    try:
+                        refused += self.sink.write([rec])
+                    except (AgentError, DeliveryAborted):
+                        raise
+                    except Exception as exc:  # on purpose: this record is the one
+                        reason = f"writing it raised {type(exc).__name__}: {exc}"
+                        self.sink.write_plain([rec], reason)
+                        refused.append(Refused(rec, reason))
+        for r in refused:
+            self._quarantine(batch.key, r.record, r.reason)
+
+    def _quarantine(self, key: str, rec: Record, reason: str) -> None:
+        self.quarantine.add(source=key, position=rec.position, raw=rec.raw, reason=reason)
 
     def _sleep(self, seconds: float) -> None:
         end = self._clock() + seconds
@@ -176,6 +225,9 @@ class Collector:
         """Run until stopped (or, with ``once``, until no source has anything left). Returns an exit code."""
         self._once = once
         self.store.load()
+        self.quarantine.stats = QuarantineStats.from_json(self.store.quarantine)
+        self.quarantine.stats.file = str(self.quarantine.path)
+        self.inflight.load()
         self.scan()
         sd_notify(f"READY=1\nSTATUS=following {len(self.sources)} sources")
         log.info("collector started: %d sources, host %s", len(self.sources), self.cfg.host)
@@ -197,8 +249,13 @@ class Collector:
                     self._sleep(self.cfg.poll_interval_s)
             if self.stop:
                 log.info("stopping on signal %s", self.stop.signal)
+            self.inflight.clear()
         except DeliveryAborted as exc:
             log.warning("%s", exc)
+            self.inflight.clear()
+        except AgentError:
+            self.inflight.clear()  # a known failure (configuration, schema), not a record: nothing to suspect
+            raise
         finally:
             sd_notify("STOPPING=1")
             for src in self.sources.values():

@@ -79,6 +79,10 @@ class FileState:
     offset: int
     last_ts_us: int
     """Timestamp (µs since the epoch) of the last line that parsed: the timestamp of unparseable lines."""
+    seen: tuple[str, ...] | None = None
+    """Short fingerprints of the files of this source already read to their end (or present when the
+    source was first seen), newest last and bounded: a rotated copy with one of them is never read again.
+    None in a state written before this field existed."""
 
     @property
     def identity(self) -> FileIdentity:
@@ -106,6 +110,8 @@ def _decode(raw: Any) -> SourceState | None:
     kind = data.pop("kind", None)
     try:
         if kind == "file":
+            seen = data.get("seen")
+            data["seen"] = tuple(str(x) for x in seen) if isinstance(seen, list) else None
             return FileState(**data)
         if kind == "journal":
             return JournalState(**data)
@@ -121,6 +127,9 @@ class OffsetStore:
         self.dir = state_dir
         self.path = state_dir / name
         self._states: dict[str, SourceState] = {}
+        self.quarantine: dict[str, Any] | None = None
+        """The ``quarantine`` key of the state file (collector/quarantine.py), written with every commit."""
+        self._written_quarantine: dict[str, Any] | None = None
         self.commits = 0
 
     def load(self) -> None:
@@ -137,6 +146,8 @@ class OffsetStore:
         except ValueError:
             raise StateError(f"{self.path}: state file is not valid JSON; move it away to start over") from None
         sources = doc.get("sources", {}) if isinstance(doc, dict) else {}
+        quarantine = doc.get("quarantine") if isinstance(doc, dict) else None
+        self.quarantine = self._written_quarantine = quarantine if isinstance(quarantine, dict) else None
         states: dict[str, SourceState] = {}
         for key, raw in sources.items():
             state = _decode(raw)
@@ -153,16 +164,22 @@ class OffsetStore:
         return dict(self._states)
 
     def commit(self, key: str, state: SourceState) -> None:
-        """Record ``state`` for ``key`` durably: when this returns, a crash cannot lose it."""
-        if self._states.get(key) == state:
+        """Record ``state`` for ``key`` (and the quarantine counters) durably: when this returns, a crash
+        cannot lose it."""
+        if self._states.get(key) == state and self.quarantine == self._written_quarantine:
             return
         new = dict(self._states)
         new[key] = state
-        self._write(new)
+        quarantine = None if self.quarantine is None else dict(self.quarantine)
+        self._write(new, quarantine)
         self._states = new
+        self._written_quarantine = quarantine
 
-    def _write(self, states: dict[str, SourceState]) -> None:
-        doc = {"version": STATE_VERSION, "sources": {k: _encode(v) for k, v in sorted(states.items())}}
+    def _write(self, states: dict[str, SourceState], quarantine: dict[str, Any] | None) -> None:
+        doc: dict[str, Any] = {"version": STATE_VERSION,
+                               "sources": {k: _encode(v) for k, v in sorted(states.items())}}
+        if quarantine is not None:
+            doc["quarantine"] = quarantine
         data = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:

@@ -20,12 +20,16 @@ Supported inputs:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+
+from ..storable import InvalidJson, clean_text, dumps_compact, loads, utc_in_range
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -72,10 +76,33 @@ class Record:
     hostname: str | None = None
     """The host named in the line or entry (the row's ``host`` is the collecting host)."""
     fields: dict[str, str] = field(default_factory=dict)
+    quarantine: str | None = None
+    """Why this record was set aside (collector/quarantine.py); None for every ordinary record."""
 
     @property
     def day(self) -> date:
         return self.ts.astimezone(UTC).date()
+
+
+def guarded(parse: Callable[..., Record]) -> Callable[..., Record]:
+    """``parse`` that cannot raise: a parser bug turns the line into a quarantined ``parse_error`` record
+    (raw text kept) instead of stopping its source. The parsers are total; this is the last line of defence,
+    and what it catches is counted and kept in the local quarantine file by the daemon."""
+
+    @functools.wraps(parse)
+    def safe(line: str, *, source: str, position: str | None = None, fallback_ts: datetime,
+             **kwargs: Any) -> Record:
+        try:
+            if position is None:
+                return parse(line, source=source, fallback_ts=fallback_ts, **kwargs)
+            return parse(line, source=source, position=position, fallback_ts=fallback_ts, **kwargs)
+        except Exception as exc:  # on purpose: whatever the bug, the line is kept and the source goes on
+            text = clean_text(line)
+            return Record(source=source, position=position or journal_position_for_unparsed(text), ts=fallback_ts,
+                          message=text, raw=text, parse_error=True,
+                          quarantine=f"parser {parse.__name__} raised {type(exc).__name__}: {exc}"[:1000])
+
+    return safe
 
 
 def _pri(value: int) -> tuple[str | None, str | None, dict[str, str]]:
@@ -84,8 +111,12 @@ def _pri(value: int) -> tuple[str | None, str | None, dict[str, str]]:
     return FACILITIES.get(fac), SEVERITIES[sev], extra
 
 
-def _int_or_none(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 10:
+def _int_or_none(text: Any) -> int | None:
+    """A non-negative int that fits a signed 32-bit column, from ASCII digits only; else None.
+
+    (``str.isdigit`` alone is not enough: ``"²".isdigit()`` is true and ``int("²")`` raises.)
+    """
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 10:
         return None
     value = int(text)
     return value if value <= 2**31 - 1 else None
@@ -98,19 +129,21 @@ _TRADITIONAL = re.compile(
     r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?)"
     r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)))"
     r" (?P<host>\S+) ?(?P<rest>.*)",
-    re.DOTALL,
+    re.DOTALL | re.ASCII,
 )
 _TAG = re.compile(r"(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?(?P<msg>.*)", re.DOTALL)
 _RFC5424 = re.compile(
     r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<rest>.*)",
-    re.DOTALL,
+    re.DOTALL | re.ASCII,
 )
 _SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
 
 
 def parse_rfc3339(text: str) -> datetime | None:
-    """An RFC 3339 / ISO 8601 instant with an offset (``Z``, ``+00:00`` or ``+0000``), as UTC; else None."""
-    if not text or text == "-":
+    """An RFC 3339 / ISO 8601 instant with an offset (``Z``, ``+00:00`` or ``+0000``), as UTC; else None.
+
+    None too for an instant outside the storable range (``storable.TS_MIN`` .. ``TS_MAX``)."""
+    if not text or text == "-" or not text.isascii():
         return None
     value = text.replace(" ", "T", 1)
     if value.endswith(("Z", "z")):
@@ -127,9 +160,7 @@ def parse_rfc3339(text: str) -> datetime | None:
         ts = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if ts.tzinfo is None:
-        return None
-    return ts.astimezone(UTC)
+    return utc_in_range(ts)
 
 
 def _bsd_time(mon: str, day: str, hms: str, now: datetime, zone: tzinfo) -> datetime | None:
@@ -143,9 +174,9 @@ def _bsd_time(mon: str, day: str, hms: str, now: datetime, zone: tzinfo) -> date
         ts = datetime(local_now.year, month, int(day), hour, minute, second, tzinfo=zone)
         if ts - local_now > timedelta(days=1):
             ts = ts.replace(year=local_now.year - 1)
-    except ValueError:  # Feb 29 in a year without it, 24:00:00, ...
+    except (ValueError, OverflowError):  # Feb 29 in a year without it, 24:00:00, ...
         return None
-    return ts.astimezone(UTC)
+    return utc_in_range(ts)
 
 
 def _split_tag(rest: str) -> tuple[str | None, int | None, str, dict[str, str]]:
@@ -192,6 +223,7 @@ def parse_syslog(
     line: str, *, source: str, position: str, fallback_ts: datetime, now: datetime, zone: tzinfo = UTC
 ) -> Record:
     """Parse one syslog line (traditional, RFC 3339 high-precision, RFC 3164 or RFC 5424 format)."""
+    line = clean_text(line)
     text = line.removeprefix("\ufeff")
     if text.startswith("<") and (m5 := _RFC5424.match(text)) is not None:
         ts = parse_rfc3339(m5.group("ts"))
@@ -237,9 +269,8 @@ def parse_syslog(
 # --- JSON lines -------------------------------------------------------------------------------------
 
 def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    """A JSON value as storable text: strings as they are, anything else as compact JSON."""
+    return clean_text(value if isinstance(value, str) else dumps_compact(value))
 
 
 def _json_ts(value: Any) -> datetime | None:
@@ -247,19 +278,26 @@ def _json_ts(value: Any) -> datetime | None:
         return parse_rfc3339(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Seconds since the epoch (Python's time.time()); milliseconds if it can only be that.
+        if abs(value) > 1e15 or not math.isfinite(value):  # past any storable year, NaN, Infinity
+            return None
         seconds = value / 1000 if value > 1e11 else value
         try:
-            return EPOCH + timedelta(seconds=seconds)
-        except OverflowError:
+            return utc_in_range(EPOCH + timedelta(seconds=seconds))
+        except (OverflowError, ValueError):
             return None
     return None
 
 
+def _str_or_none(value: Any) -> str | None:
+    return clean_text(value) if isinstance(value, str) else None
+
+
 def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
     """Parse one JSON application log line: ``ts``, ``level``, ``message``/``msg``, ``logger``, extras."""
+    line = clean_text(line)
     try:
-        obj = json.loads(line)
-    except ValueError:
+        obj = loads(line.removeprefix("\ufeff"), allow_nonfinite=True)
+    except InvalidJson:
         obj = None
     if not isinstance(obj, dict):
         return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
@@ -271,7 +309,7 @@ def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datet
     host = obj.get("host", obj.get("hostname"))
     known = {"ts", "timestamp", "time", "level", "levelname", "message", "msg", "logger", "name", "pid",
              "host", "hostname"}
-    fields = {str(k): _text(v) for k, v in obj.items() if k not in known}
+    fields = {clean_text(k): _text(v) for k, v in obj.items() if k not in known}
     return Record(
         source=source,
         position=position,
@@ -280,15 +318,16 @@ def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datet
         raw=line,
         parse_error=ts is None,
         severity=LEVELS.get(level.lower()) if isinstance(level, str) else None,
-        program=logger if isinstance(logger, str) else None,
+        program=_str_or_none(logger),
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 <= pid < 2**31 else None,
-        hostname=host if isinstance(host, str) else None,
+        hostname=_str_or_none(host),
         fields=fields,
     )
 
 
 def parse_raw_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
     """A line kept as it is (format ``raw``): no parse, no error."""
+    line = clean_text(line)
     return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line)
 
 
@@ -298,15 +337,44 @@ def parse_raw_line(line: str, *, source: str, position: str, fallback_ts: dateti
 JOURNAL_FIELDS = ("_SYSTEMD_UNIT", "_TRANSPORT", "_UID", "_COMM", "_BOOT_ID", "SYSLOG_FACILITY")
 
 
+def _byte_array(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value
+    )
+
+
 def _journal_text(value: Any) -> tuple[str, bool]:
-    """A journal field value: a string, a byte array (binary or non-UTF-8 data), or null."""
+    """A journal field value: a string, a byte array (binary or non-UTF-8 data), a list of those (a field
+    given several times), or null; anything else as compact JSON. Always storable text."""
     if isinstance(value, str):
-        return value, False
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return clean_text(value), False
+    if _byte_array(value):
         return bytes(value).decode("utf-8", errors="replace"), True
     if isinstance(value, list):  # a field given several times: journalctl lists the values
-        return "\n".join(_journal_text(v)[0] for v in value), False
-    return "" if value is None else str(value), False
+        parts = [
+            clean_text(v) if isinstance(v, str)
+            else bytes(v).decode("utf-8", errors="replace") if _byte_array(v)
+            else _text(v)
+            for v in value
+        ]
+        return "\n".join(parts), False
+    return "" if value is None else _text(value), False
+
+
+def _journal_scalar(value: Any) -> Any:
+    """A field given several times (a list) counts by its first value, as journalctl shows it."""
+    if isinstance(value, list) and value and not _byte_array(value):
+        return value[0]
+    return value
+
+
+def _realtime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    try:
+        return utc_in_range(EPOCH + timedelta(microseconds=int(value)))
+    except OverflowError:
+        return None
 
 
 def journal_position_for_unparsed(line: str) -> str:
@@ -316,23 +384,22 @@ def journal_position_for_unparsed(line: str) -> str:
 
 def parse_journal_entry(line: str, *, source: str, fallback_ts: datetime) -> Record:
     """Parse one line of ``journalctl -o json``; the row key is the entry's ``__CURSOR``."""
+    line = clean_text(line)
     try:
-        obj = json.loads(line)
-    except ValueError:
+        obj = loads(line, allow_nonfinite=True)
+    except InvalidJson:
         obj = None
     cursor = obj.get("__CURSOR") if isinstance(obj, dict) else None
-    if not isinstance(obj, dict) or not isinstance(cursor, str) or not cursor:
+    if not isinstance(obj, dict) or not isinstance(cursor, str) or not cursor or not cursor.isprintable():
         return Record(source=source, position=journal_position_for_unparsed(line), ts=fallback_ts, message=line,
                       raw=line, parse_error=True)
-    ts: datetime | None = None
-    realtime = obj.get("__REALTIME_TIMESTAMP")
-    if isinstance(realtime, str) and realtime.isdigit():
-        ts = EPOCH + timedelta(microseconds=int(realtime))
+    cursor = clean_text(cursor)
+    ts = _realtime(obj.get("__REALTIME_TIMESTAMP"))
     message, binary = _journal_text(obj.get("MESSAGE"))
-    prio = _int_or_none(obj.get("PRIORITY"))
-    fac = _int_or_none(obj.get("SYSLOG_FACILITY"))
-    program = obj.get("SYSLOG_IDENTIFIER") or obj.get("_COMM")
-    pid = _int_or_none(obj.get("_PID")) or _int_or_none(obj.get("SYSLOG_PID"))
+    prio = _int_or_none(_journal_scalar(obj.get("PRIORITY")))
+    fac = _int_or_none(_journal_scalar(obj.get("SYSLOG_FACILITY")))
+    program = _journal_scalar(obj.get("SYSLOG_IDENTIFIER")) or _journal_scalar(obj.get("_COMM"))
+    pid = _int_or_none(_journal_scalar(obj.get("_PID"))) or _int_or_none(_journal_scalar(obj.get("SYSLOG_PID")))
     fields = {k.lstrip("_").lower(): _journal_text(obj[k])[0] for k in JOURNAL_FIELDS if k in obj}
     if "syslog_facility" in fields:
         fields["facility_code"] = fields.pop("syslog_facility")
@@ -351,8 +418,8 @@ def parse_journal_entry(line: str, *, source: str, fallback_ts: datetime) -> Rec
         parse_error=ts is None,
         facility=facility,
         severity=SEVERITIES[prio] if prio is not None and prio < 8 else None,
-        program=program if isinstance(program, str) else None,
+        program=_str_or_none(program),
         pid=pid,
-        hostname=host if isinstance(host, str) else None,
+        hostname=_str_or_none(_journal_scalar(host)),
         fields=fields,
     )

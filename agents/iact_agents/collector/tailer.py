@@ -16,7 +16,15 @@ Files
       the rest is read from that copy under the old identity; then the new content from offset 0 under a
       new identity (generation + 1);
     * at start, a committed identity that is no longer at the path is looked for among the siblings in
-      the same way, so a rotation while the collector was stopped loses nothing that is still uncompressed.
+      the same way;
+    * compressed siblings (``.gz``, ``.xz``, ``.bz2``) count too: a copy found only compressed is
+      decompressed into an unlinked file in ``spool_dir`` and read from the saved offset under the old
+      identity (same row keys);
+    * files rotated away before they were ever opened (two rotations during a long outage, or while the
+      collector was stopped) are read before the file at the path: when a file is finished, every sibling,
+      compressed or not, that is at least as recent and whose fingerprint is not among the ``seen`` ones
+      (files of this source already read to their end, and those present when the source was first seen)
+      is read, oldest first, under the identity of the sibling file itself.
 
 Journal
     ``journalctl -o json --all --follow`` with ``--after-cursor`` of the last acknowledged entry; the
@@ -25,12 +33,19 @@ Journal
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import errno
+import gzip
+import hashlib
+import io
 import logging
+import lzma
 import os
 import select
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,13 +54,20 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .position import FileIdentity, FileState, JournalState, SourceState, file_position, fingerprint
-from .records import EPOCH, Record, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
+from .records import EPOCH, Record, guarded, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
 
 log = logging.getLogger(__name__)
 
 FileFormat = Literal["syslog", "json", "raw"]
 Clock = Callable[[], float]
 COMPRESSED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
+_OPENERS: dict[str, Callable[[Path], io.BufferedIOBase]] = {
+    ".gz": gzip.GzipFile, ".xz": lzma.LZMAFile, ".bz2": bz2.BZ2File,
+}
+"""Compressed siblings the collector can read (the standard library's codecs)."""
+_DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
+SEEN_KEPT = 32
+"""Fingerprints of finished files remembered per source (more than any rotate count in use)."""
 
 
 def _us(ts: datetime) -> int:
@@ -74,7 +96,7 @@ class Batch:
 class Source(Protocol):
     key: str
 
-    def read_batch(self) -> Batch | None: ...
+    def read_batch(self, limit: int | None = None) -> Batch | None: ...
 
     def ack(self, batch: Batch) -> None: ...
 
@@ -92,38 +114,82 @@ class TailParams:
     rotate_wait_s: float = 2.0
     start_at: Literal["beginning", "end"] = "beginning"
     zone: tzinfo = field(default=UTC)
+    spool_dir: Path | None = None
+    """Where compressed copies are decompressed (unlinked files); None: the system's temporary folder."""
 
 
 LineParser = Callable[[str, str, datetime, datetime], Record]
 """(line, position, fallback_ts, now) -> Record"""
 
 
+_syslog = guarded(parse_syslog)
+_json_line = guarded(parse_json_line)
+_raw_line = guarded(parse_raw_line)
+_journal_entry = guarded(parse_journal_entry)
+
+
 def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
     if fmt == "syslog":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
+            return _syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
     elif fmt == "json":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_json_line(line, source=source, position=position, fallback_ts=fallback)
+            return _json_line(line, source=source, position=position, fallback_ts=fallback)
     else:
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return parse_raw_line(line, source=source, position=position, fallback_ts=fallback)
+            return _raw_line(line, source=source, position=position, fallback_ts=fallback)
     return parse
 
 
-def _siblings(path: Path) -> list[Path]:
-    """Uncompressed rotated copies next to ``path``: ``name.1``, ``name.0``, ``name-20261127`` ..."""
+def _siblings(path: Path, *, compressed: bool = False) -> list[Path]:
+    """Rotated copies next to ``path``: ``name.1``, ``name.0``, ``name-20261127`` ... (uncompressed first,
+    then, with ``compressed``, those the collector can decompress: ``name.2.gz`` ...)."""
     try:
         entries = list(path.parent.iterdir())
     except OSError:
         return []
-    out = [
+    rotated = sorted(
         p for p in entries
-        if p.name != path.name
-        and (p.name.startswith(path.name + ".") or p.name.startswith(path.name + "-"))
-        and not p.name.endswith(COMPRESSED_SUFFIXES)
-    ]
-    return sorted(out)
+        if p.name != path.name and (p.name.startswith(path.name + ".") or p.name.startswith(path.name + "-"))
+    )
+    plain = [p for p in rotated if not p.name.endswith(COMPRESSED_SUFFIXES)]
+    return plain + [p for p in rotated if compressed and p.suffix in _OPENERS]
+
+
+def _short(fp: str) -> str:
+    return fp[:16]
+
+
+def _compressed_head(path: Path, nbytes: int) -> str | None:
+    """The fingerprint of a compressed file's content (as :func:`fingerprint` of the plain file)."""
+    try:
+        with _OPENERS[path.suffix](path) as fh:
+            head = fh.read(nbytes)
+    except _DECOMPRESS_ERRORS:
+        return None
+    newline = head.find(b"\n")
+    if newline >= 0:
+        head = head[: newline + 1]
+    elif len(head) < nbytes:
+        return None
+    return hashlib.sha256(head).hexdigest()
+
+
+def _decompressed(path: Path, spool_dir: Path | None) -> int | None:
+    """An fd on an unlinked file holding ``path`` decompressed (what can be read of a damaged archive)."""
+    try:
+        tmp = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (the fd outlives the file object)
+    except OSError as exc:
+        log.warning("%s: cannot decompress into %s: %s", path, spool_dir or "the temporary folder", exc.strerror)
+        return None
+    with tmp:
+        try:
+            with _OPENERS[path.suffix](path) as src:
+                shutil.copyfileobj(src, tmp, 1 << 20)
+        except _DECOMPRESS_ERRORS as exc:
+            log.warning("%s: damaged or still being written (%s); reading what could be decompressed", path, exc)
+        tmp.flush()
+        return os.dup(tmp.fileno())
 
 
 _open_warned: set[Path] = set()  # paths whose open failed, warned about once until they open again
@@ -176,6 +242,10 @@ class FileTailer:
         self._must_commit = False
         self._initialized = False
         self._apply_start_at = state is None
+        self._seen: list[str] = list(state.seen) if state is not None and state.seen is not None else []
+        self._seed_seen = state is None or state.seen is None
+        self._copy_mtime: float | None = None
+        """mtime of the compressed file the open content was decompressed from (its fd is a spool file)."""
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -183,7 +253,34 @@ class FileTailer:
         if self._ident is None:
             return None
         i = self._ident
-        return FileState(str(self.path), i.dev, i.ino, i.fp, i.gen, self._offset, self._last_ts_us)
+        return FileState(str(self.path), i.dev, i.ino, i.fp, i.gen, self._offset, self._last_ts_us, tuple(self._seen))
+
+    def _remember(self, fp: str) -> None:
+        short = _short(fp)
+        if short in self._seen:
+            self._seen.remove(short)
+        self._seen.append(short)
+        del self._seen[:-SEEN_KEPT]
+
+    def _sibling_fp(self, cand: Path) -> str | None:
+        if cand.suffix in _OPENERS and cand.name.endswith(COMPRESSED_SUFFIXES):
+            return _compressed_head(cand, self.params.fingerprint_bytes)
+        fd = _open_ro(cand)
+        if fd is None:
+            return None
+        try:
+            return fingerprint(fd, self.params.fingerprint_bytes)
+        finally:
+            os.close(fd)
+
+    def _seed(self) -> None:
+        """First sight of this source: the rotated files already there are history, not to be read."""
+        if self._seed_seen:
+            self._seed_seen = False
+            for cand in _siblings(self.path, compressed=True):
+                fp = self._sibling_fp(cand)
+                if fp is not None:
+                    self._remember(fp)
 
     def ack(self, batch: Batch) -> None:
         if isinstance(batch.state, FileState):
@@ -204,13 +301,15 @@ class FileTailer:
 
     # --- opening -----------------------------------------------------------------------------------
 
-    def _adopt(self, fd: int, ident: FileIdentity, offset: int, *, draining: bool) -> None:
+    def _adopt(self, fd: int, ident: FileIdentity, offset: int, *, draining: bool,
+               copy_mtime: float | None = None) -> None:
         self.close()
         self._fd = fd
         self._ident = ident
         self._offset = offset
         self._draining = draining
         self._idle_since = None
+        self._copy_mtime = copy_mtime
 
     def _new_identity(self, fd: int, fp: str) -> FileIdentity:
         st = os.fstat(fd)
@@ -223,6 +322,7 @@ class FileTailer:
         self.close()
         self._ident = None
         self._draining = False
+        self._copy_mtime = None
         fd = _open_ro(self.path)
         if fd is None:
             return False
@@ -257,9 +357,27 @@ class FileTailer:
         nl = tail.rfind(b"\n")
         return start + nl + 1 if nl >= 0 else 0
 
-    def _find_copy(self, ident: FileIdentity, offset: int, *, same_inode: bool) -> int | None:
-        """An open fd on a rotated sibling holding ``ident``'s content beyond ``offset``, if any."""
-        for cand in _siblings(self.path):
+    def _find_copy(self, ident: FileIdentity, offset: int, *, same_inode: bool) -> tuple[int, float | None] | None:
+        """An open fd on a rotated sibling holding ``ident``'s content beyond ``offset``, if any (decompressed
+        into a spool file when only a compressed copy has it; then with the compressed file's mtime)."""
+        for cand in _siblings(self.path, compressed=True):
+            if cand.name.endswith(COMPRESSED_SUFFIXES):
+                try:
+                    st = os.stat(cand)
+                except OSError:
+                    continue
+                inode_ok = (st.st_dev, st.st_ino) == (ident.dev, ident.ino)
+                if (not inode_ok and same_inode) or _compressed_head(cand, self.params.fingerprint_bytes) != ident.fp:
+                    continue
+                fd = _decompressed(cand, self.params.spool_dir)
+                if fd is None:
+                    continue
+                if os.fstat(fd).st_size >= offset:
+                    log.info("%s: continuing %s in %s (decompressed) at offset %d", self.path, ident.file_id, cand,
+                             offset)
+                    return fd, st.st_mtime
+                os.close(fd)
+                continue
             fd = _open_ro(cand)
             if fd is None:
                 continue
@@ -268,11 +386,39 @@ class FileTailer:
             if (inode_ok or not same_inode) and st.st_size >= offset \
                     and fingerprint(fd, self.params.fingerprint_bytes) == ident.fp:
                 log.info("%s: continuing %s in %s at offset %d", self.path, ident.file_id, cand, offset)
-                return fd
+                return fd, None
             os.close(fd)
         return None
 
+    def _next_rotated(self, finished_mtime: float) -> bool:
+        """After a finished file: adopt the oldest rotated sibling not read yet (see the module docstring)."""
+        found: list[tuple[float, bool, str, Path, str]] = []
+        for cand in _siblings(self.path, compressed=True):
+            try:
+                st = os.stat(cand)
+            except OSError:
+                continue
+            if st.st_mtime < finished_mtime - 1.0:  # older than what we finished (1 s: coarse mtimes)
+                continue
+            fp = self._sibling_fp(cand)
+            if fp is None or _short(fp) in self._seen:
+                continue
+            found.append((st.st_mtime, cand.name.endswith(COMPRESSED_SUFFIXES), str(cand), cand, fp))
+        for mtime, compressed, _, cand, fp in sorted(found):
+            fd = _decompressed(cand, self.params.spool_dir) if compressed else _open_ro(cand)
+            if fd is None:
+                continue
+            st = os.stat(cand) if compressed else os.fstat(fd)
+            ident = FileIdentity(st.st_dev, st.st_ino, fp, 0)
+            log.warning("%s: %s was rotated away before it was read; reading it now (%s)", self.path, cand,
+                        ident.file_id)
+            self._adopt(fd, ident, 0, draining=True, copy_mtime=mtime if compressed else None)
+            self._last_ts_us = _now_us()
+            return True
+        return False
+
     def _open_initial(self) -> bool:
+        self._seed()
         s = self._committed
         if s is None:
             return self._start_fresh()
@@ -290,11 +436,15 @@ class FileTailer:
         # The committed file is no longer at the path (rotated, truncated or replaced while we were away).
         copy = self._find_copy(ident, s.offset, same_inode=True) or self._find_copy(ident, s.offset, same_inode=False)
         if copy is not None:
-            self._adopt(copy, ident, s.offset, draining=True)
+            self._adopt(copy[0], ident, s.offset, draining=True, copy_mtime=copy[1])
             self._last_ts_us = s.last_ts_us
             return True
         log.warning("%s: the file read up to offset %d (%s) is gone; lines written to it after that offset "
-                    "cannot be read (compressed or deleted)", self.path, s.offset, ident.file_id)
+                    "cannot be read (deleted, or compressed in a format the collector cannot read)", self.path,
+                    s.offset, ident.file_id)
+        self._remember(ident.fp)
+        if self._next_rotated(0.0):
+            return True
         return self._start_fresh()
 
     # --- change detection --------------------------------------------------------------------------
@@ -320,7 +470,7 @@ class FileTailer:
         log.info("%s: truncated or rewritten (size %d, read up to %d)", self.path, st_fd.st_size, offset)
         copy = self._find_copy(ident, offset, same_inode=False)
         if copy is not None:
-            self._adopt(copy, ident, offset, draining=True)
+            self._adopt(copy[0], ident, offset, draining=True, copy_mtime=copy[1])
             return
         self._prev_ident = ident
         self._ident = None
@@ -329,9 +479,10 @@ class FileTailer:
 
     # --- reading -----------------------------------------------------------------------------------
 
-    def _read_lines(self, *, flush_partial: bool) -> tuple[list[Record], int]:
+    def _read_lines(self, *, flush_partial: bool, limit: int | None = None) -> tuple[list[Record], int]:
         assert self._fd is not None and self._ident is not None
         p = self.params
+        max_lines = p.batch_lines if limit is None else min(limit, p.batch_lines)
         data = os.pread(self._fd, p.batch_bytes, self._offset)
         if not data:
             return [], 0
@@ -345,7 +496,7 @@ class FileTailer:
         last_good: datetime | None = None
         pos = 0
         n = len(data)
-        while pos < n and len(records) < p.batch_lines:
+        while pos < n and len(records) < max_lines:
             nl = data.find(b"\n", pos, pos + p.max_line_bytes + 1)
             if nl >= 0:
                 line_end, nxt = nl, nl + 1
@@ -402,8 +553,9 @@ class FileTailer:
         must, self._must_commit = self._must_commit, False
         return must
 
-    def read_batch(self) -> Batch | None:
-        """The next batch of complete lines, a state-only batch, or None when there is nothing new."""
+    def read_batch(self, limit: int | None = None) -> Batch | None:
+        """The next batch of complete lines (at most ``limit``), a state-only batch, or None when there is
+        nothing new."""
         if not self._ready():
             return None
         if self._take_commit():
@@ -414,13 +566,13 @@ class FileTailer:
                 return None
             if self._take_commit():
                 return self._state_batch()
-        records, nbytes = self._read_lines(flush_partial=False)
+        records, nbytes = self._read_lines(flush_partial=False, limit=limit)
         if records:
             self._idle_since = None
             return self._batch(records, nbytes)
-        return self._drain_step() if self._draining else None
+        return self._drain_step(limit) if self._draining else None
 
-    def _drain_step(self) -> Batch | None:
+    def _drain_step(self, limit: int | None = None) -> Batch | None:
         """At the end of a rotated file: after rotate_wait_s without growth, finish it and move on."""
         assert self._ident is not None
         now = self._clock()
@@ -428,12 +580,16 @@ class FileTailer:
             self._idle_since = now
         if now - self._idle_since < self.params.rotate_wait_s:
             return None
-        records, nbytes = self._read_lines(flush_partial=True)
+        records, nbytes = self._read_lines(flush_partial=True, limit=limit)
         if records:
             return self._batch(records, nbytes)
+        assert self._fd is not None
         log.info("%s: finished rotated file %s", self.path, self._ident.file_id)
+        finished_mtime = self._copy_mtime if self._copy_mtime is not None else os.fstat(self._fd).st_mtime
+        self._remember(self._ident.fp)
         self._prev_ident = self._ident
-        self._start_fresh()
+        if not self._next_rotated(finished_mtime):
+            self._start_fresh()
         self._must_commit = False
         return self._state_batch()
 
@@ -570,7 +726,7 @@ class JournalReader:
         self.close()
         self._next_spawn = self._clock() + self.restart_delay_s
 
-    def read_batch(self) -> Batch | None:
+    def read_batch(self, limit: int | None = None) -> Batch | None:
         if self._finished or (self._proc is None and not self._spawn()):
             return None
         alive = self._fill()
@@ -578,12 +734,13 @@ class JournalReader:
         fallback = _from_us(self._last_ts_us)
         consumed = 0
         buf = self._buf
-        while len(records) < self.batch_lines:
+        max_lines = self.batch_lines if limit is None else min(limit, self.batch_lines)
+        while len(records) < max_lines:
             nl = buf.find(b"\n", consumed)
             if nl < 0:
                 if len(buf) - consumed >= self.batch_bytes:  # one entry larger than a batch: keep its head
                     line = bytes(buf[consumed : consumed + self.max_line_bytes]).decode("utf-8", "replace")
-                    records.append(parse_journal_entry(line, source=self.source, fallback_ts=fallback))
+                    records.append(_journal_entry(line, source=self.source, fallback_ts=fallback))
                     consumed = len(buf)
                     self._skip_to_newline = True
                 break
@@ -594,7 +751,7 @@ class JournalReader:
                 continue
             if not chunk.strip():
                 continue
-            rec = parse_journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
+            rec = _journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
             if not rec.parse_error:
                 fallback = rec.ts
                 self._cursor = rec.position

@@ -411,3 +411,33 @@ def test_benchmark_runs(tmp_path: Path, cql: Any) -> None:
     parse = tmp_path / "parse.log"
     bench.make_file(parse, 1000)
     assert bench.bench_parse(parse, 1000, 1)["lines"] == 1000
+
+
+def test_sink_writes_a_refused_record_as_a_plain_row_and_the_rest_as_they_are(
+        cassandra_target: Any, cql: Any, test_host: str) -> None:
+    """A value the driver cannot serialize (a pid beyond int: the parsers never produce one) in a batch of
+    one partition: the sink finds that record, writes it as a plain parse_error row, writes the others."""
+    from iact_agents.collector.config import CassandraSettings  # noqa: PLC0415
+    from iact_agents.collector.records import Record  # noqa: PLC0415
+    from iact_agents.collector.sink import CassandraSink  # noqa: PLC0415
+
+    t = cassandra_target
+    settings = CassandraSettings.model_validate({
+        "contact_points": t.hosts, "port": t.port, "local_dc": t.dc, "keyspace": t.keyspace, "table": t.table,
+        "consistency": t.consistency, "username": t.user, "password_file": t.password_file})
+    sink = CassandraSink(settings, host=test_host, store_raw=False, retry_initial_s=0.5, retry_max_s=2)
+    ts = datetime.now(UTC).replace(microsecond=0)
+    recs = [Record(source="poison", position=f"p:{i}", ts=ts, message=f"m{i}", raw=f"raw {i} é",
+                   pid=2**40 if i == 2 else i) for i in range(5)]
+    try:
+        refused = sink.write(recs)
+    finally:
+        sink.close()
+    assert [r.record.position for r in refused] == ["p:2"] and "pid" in refused[0].reason
+    rows = {r.position: r for r in cql.execute(
+        f"SELECT position, message, raw, parse_error, pid, fields FROM {t.keyspace}.{t.table} "
+        "WHERE host = %s AND source = %s AND day = %s", (test_host, "poison", ts.date()))}
+    assert sorted(rows) == [f"p:{i}" for i in range(5)]
+    assert rows["p:2"].parse_error and rows["p:2"].raw == "raw 2 \\xe9" and rows["p:2"].pid is None
+    assert "quarantine" in rows["p:2"].fields
+    assert all(not rows[f"p:{i}"].parse_error and rows[f"p:{i}"].pid == i for i in (0, 1, 3, 4))

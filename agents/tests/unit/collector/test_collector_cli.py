@@ -20,7 +20,15 @@ from iact_agents.collector.config import CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
-from iact_agents.collector.sink import BIND_ORDER, COLUMNS, CassandraSink, DeliveryAborted, row_values, write_cql
+from iact_agents.collector.sink import (
+    BIND_ORDER,
+    COLUMNS,
+    CassandraSink,
+    DeliveryAborted,
+    Refused,
+    row_values,
+    write_cql,
+)
 from iact_agents.errors import ConfigError
 
 
@@ -137,13 +145,17 @@ class MemorySink:
         self.writes = 0
         self.fail_times = fail_times
 
-    def write(self, records: Sequence[Record]) -> None:
+    def write(self, records: Sequence[Record]) -> list[Refused]:
         if self.fail_times:
             self.fail_times -= 1
             raise DeliveryAborted("down")
         self.writes += 1
         for r in records:
             self.rows[(r.source, r.position)] = r
+        return []
+
+    def write_plain(self, records: Sequence[Record], reason: str) -> None:
+        self.write(records)
 
     def close(self) -> None:
         pass
@@ -288,11 +300,11 @@ def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -
     recs = [Record(source=src, position=str(i), ts=ts, message="m" * size, raw="")
             for i, (src, ts, size) in enumerate(
                 [("a", day1, 10)] * 7 + [("b", day1, 10)] * 2 + [("a", day2, 10)] * 2 + [("c", day1, 600)] * 3)]
-    rows = [row_values("h", r, store_raw=False, ingested_at=day1) for r in recs]
+    rows = [(r, row_values("h", r, store_raw=False, ingested_at=day1)) for r in recs]
     chunks = sink._chunks(rows)
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 1, 2, 2, 3, 3]
     for chunk in chunks:
-        assert len({(r[0], r[1], r[2]) for r in chunk}) == 1
+        assert len({(r[0], r[1], r[2]) for _, r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
 
 

@@ -3,6 +3,8 @@ and the offset store (a crash between read and ack re-reads the same positions, 
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import os
 import shutil
 import sys
@@ -455,3 +457,125 @@ def test_journal_malformed_cursor_falls_back_to_the_start(tmp_path: Path) -> Non
         else:
             time.sleep(0.01)
     assert len(recs) == 50
+
+
+# --- compressed rotated files: long outages and stops lose nothing ------------------------------------------
+
+def compress(path: Path, mtime: float) -> Path:
+    """What logrotate's `compress` does: write name.gz, delete name."""
+    gz = path.with_name(path.name + ".gz")
+    with path.open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    path.unlink()
+    os.utime(gz, (mtime, mtime))
+    return gz
+
+
+def rotate_compressed(log: Path, keep: int, mtime: float) -> None:
+    """logrotate with `compress` (no delaycompress): name.N.gz -> name.N+1.gz, name -> name.1.gz."""
+    for n in range(keep - 1, 0, -1):
+        src = log.with_name(f"{log.name}.{n}.gz")
+        if src.exists():
+            src.rename(log.with_name(f"{log.name}.{n + 1}.gz"))
+    rotated = log.with_name(log.name + ".1")
+    log.rename(rotated)
+    compress(rotated, mtime)
+
+
+def test_two_compressed_rotations_during_an_outage_lose_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(10)))
+    h = Harness(log, tmp_path / "state", batch_lines=4, spool_dir=tmp_path / "state")
+    got = h.read(max_batches=2)  # the identity, then 4 lines; then Cassandra goes down: nothing is read
+    t0 = time.time()
+    write(log, "".join(line(i) for i in range(10, 20)))
+    rotate_compressed(log, 5, t0 + 10)  # A (0..19) -> syslog.1.gz; the tailer still holds A open
+    write(log, "".join(line(i) for i in range(20, 30)))  # B
+    os.utime(log, (t0 + 15, t0 + 15))
+    rotate_compressed(log, 5, t0 + 20)  # A -> syslog.2.gz, B -> syslog.1.gz
+    write(log, "".join(line(i) for i in range(30, 35)))  # C at the path
+    got += h.read()
+    assert messages(got) == [f"message number {i}" for i in range(35)]
+    assert_distinct(got)
+    assert list((tmp_path / "state").glob("tmp*")) == []  # spool files are unlinked
+
+
+def test_two_compressed_rotations_while_stopped_lose_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(10)))
+    h = Harness(log, tmp_path / "state", batch_lines=4, spool_dir=tmp_path / "state")
+    got = h.read(max_batches=2)
+    h.tailer.close()  # stopped
+    t0 = time.time()
+    rotate_compressed(log, 5, t0 + 10)
+    write(log, "".join(line(i) for i in range(10, 20)))
+    os.utime(log, (t0 + 15, t0 + 15))
+    rotate_compressed(log, 5, t0 + 20)
+    write(log, "".join(line(i) for i in range(20, 25)))
+    h.tailer = h.new_tailer()
+    rest = h.read()
+    assert messages(got + rest) == [f"message number {i}" for i in range(25)]
+    assert_distinct(got + rest)
+    # The rest of A continues under A's identity: the same row keys as if it had been read uncompressed.
+    assert rest[0].position.split(":")[0] == got[-1].position.split(":")[0]
+
+
+def test_delaycompress_never_rereads_a_file(tmp_path: Path) -> None:
+    """Debian's rsyslog rotation: the newest rotated file stays plain, the one before is compressed now."""
+    log = tmp_path / "syslog"
+    old = tmp_path / "syslog.1"
+    write(old, "old 1\nold 2\n")  # there before the collector: history
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    write(log, "".join(line(i) for i in range(3)))
+    h = Harness(log, tmp_path / "state", spool_dir=tmp_path / "state")
+    got = h.read()
+    for day in range(3):
+        t = time.time() + 10 * (day + 1)
+        plain1 = tmp_path / "syslog.1"
+        compress(plain1, t)  # syslog.1 -> syslog.1.gz (then renamed to .2.gz)
+        for n in range(day + 1, 0, -1):
+            src = tmp_path / f"syslog.{n}.gz"
+            if src.exists():
+                src.rename(tmp_path / f"syslog.{n + 1}.gz")
+        log.rename(plain1)
+        write(log, "".join(line(i) for i in range(3 * (day + 1), 3 * (day + 2))))
+        got += h.read()
+    assert messages(got) == [f"message number {i}" for i in range(12)]
+    assert_distinct(got)
+
+
+def test_old_compressed_files_are_not_read_at_first_sight_or_after_an_upgrade(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    for n in (1, 2):
+        plain = tmp_path / f"syslog.{n}"
+        write(plain, f"old {n}\n")
+        compress(plain, time.time() + 50)  # even when their mtime is recent
+    write(log, line(0))
+    h = Harness(log, tmp_path / "state", spool_dir=tmp_path / "state")
+    assert messages(h.read()) == ["message number 0"]
+    # A state written before `seen` existed: the siblings found at start are history too.
+    state = h.store.get(f"file:{log}")
+    assert isinstance(state, FileState) and state.seen is not None and len(state.seen) == 2
+    h.store.commit(f"file:{log}", dataclasses.replace(state, seen=None))
+    h.tailer.close()
+    h.tailer = h.new_tailer()
+    log.rename(tmp_path / "syslog.0")
+    write(log, line(1))
+    assert messages(h.read()) == ["message number 1"]
+
+
+def test_a_damaged_archive_gives_what_it_has(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    write(log, "".join(line(i) for i in range(4)))
+    h = Harness(log, tmp_path / "state", batch_lines=2, spool_dir=tmp_path / "state")
+    got = h.read(max_batches=2)
+    h.tailer.close()
+    rotated = tmp_path / "syslog.1"
+    log.rename(rotated)
+    gz = compress(rotated, time.time())
+    gz.write_bytes(gz.read_bytes()[:-12])  # cut: no trailer (still being written, or damaged)
+    write(log, line(9))
+    h.tailer = h.new_tailer()
+    rest = h.read()
+    assert messages(rest)[-1] == "message number 9"
+    assert_distinct(got + rest)
