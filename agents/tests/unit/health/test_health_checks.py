@@ -13,6 +13,7 @@ from health_support import FakeRunner, fixture_text
 from hypothesis import given
 from hypothesis import strategies as st
 from iact_agents.collector.position import FileState, JournalState, OffsetStore
+from iact_agents.collector.quarantine import Quarantine
 from iact_agents.health import config as health_config
 from iact_agents.health.checks import (
     CommandFailed,
@@ -501,3 +502,22 @@ def test_collector_contract_with_the_real_offset_store(tmp_path: Path) -> None:
     assert lag.status is Status.WARNING and lag.detail["lag_s"] == pytest.approx(400, abs=1)
     assert lag.detail["sources"]["journal:journal"]["newest_acked_age_s"] == pytest.approx(10, abs=0.5)
     assert sources.status is Status.OK
+
+
+def test_quarantine_contract_with_the_real_collector_writer(tmp_path: Path) -> None:
+    """What the collector's Quarantine counts and its OffsetStore commits is what collector:quarantine reads."""
+    state_dir = tmp_path / "state"
+    store = OffsetStore(state_dir)
+    store.load()
+    quarantine = Quarantine(state_dir, max_bytes=64 << 10, clock=lambda: NOW - 3600)
+    quarantine.add(source="file:/var/log/syslog", position="offset 42", raw="x[²]: hi",
+                   reason="ValueError: invalid literal for int() with base 10: '²'")
+    store.quarantine = quarantine.stats.as_json()
+    store.commit("journal:journal", JournalState("s=abc", int((NOW - 10) * 1e6)))
+    cfg = CollectorSettings(enabled=True, state_file=store.path)
+    [result] = [r for r in collector_checks(cfg, "h", NOW) if r.check_name == "quarantine"]
+    assert result.status is Status.CRITICAL
+    assert result.summary == ("1 record quarantined, the newest 1.0 h ago from file:/var/log/syslog: ValueError:"
+                              f" invalid literal for int() with base 10: '²'; kept in {state_dir}/quarantine.jsonl")
+    later = [r for r in collector_checks(cfg, "h", NOW + 24 * 3600) if r.check_name == "quarantine"]
+    assert later[0].status is Status.OK
