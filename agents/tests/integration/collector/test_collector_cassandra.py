@@ -8,6 +8,7 @@ RSS stayed bounded. See conftest.py for the environment variables.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -330,7 +331,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def run_outage(tmp_path: Path, counter: Any, make_collector: type, down: str, up: str, tag: str) -> None:
+def rotate_and_compress(log: Path) -> None:
+    """logrotate with `compress` (no delaycompress): name.1.gz -> name.2.gz, name -> name.1 -> name.1.gz."""
+    one = log.with_name(log.name + ".1")
+    if one.with_name(one.name + ".gz").exists():
+        one.with_name(one.name + ".gz").rename(log.with_name(log.name + ".2.gz"))
+    log.rename(one)
+    with one.open("rb") as src, gzip.open(one.with_name(one.name + ".gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    one.unlink()
+
+
+def run_outage(tmp_path: Path, counter: Any, make_collector: type, down: str, up: str, tag: str, *,
+               rotate_at: tuple[int, ...] = ()) -> None:
     log = tmp_path / "syslog"
     lines = Lines(tag)
     lines.append(log, 1000)
@@ -340,8 +353,10 @@ def run_outage(tmp_path: Path, counter: Any, make_collector: type, down: str, up
     subprocess.run(down, shell=True, check=True, timeout=300)
     try:
         peak = 0
-        for _ in range(20):  # 20 000 more lines while the cluster is away, about 20 s
+        for second in range(20):  # 20 000 more lines while the cluster is away, about 20 s
             lines.append(log, 1000)
+            if second in rotate_at:
+                rotate_and_compress(log)
             assert c.proc is not None and c.proc.poll() is None
             peak = max(peak, rss_kb(c.proc.pid))
             time.sleep(1)
@@ -352,13 +367,16 @@ def run_outage(tmp_path: Path, counter: Any, make_collector: type, down: str, up
     assert c.stop() == 0
     assert_exactly(counter.rows(str(log), lines.days), lines)
     print(f"\n{tag}: {len(rows)} rows; collector RSS peak while down {peak / 1024:.1f} MiB, "
-          f"lifetime peak {c.max_rss_kb / 1024:.1f} MiB")
+          f"lifetime peak {c.max_rss_kb / 1024:.1f} MiB"
+          + (f"; rotated and compressed {len(rotate_at)} times while down" if rotate_at else ""))
     assert c.max_rss_kb < MAX_RSS_KB
 
 
 def test_all_nodes_down_for_a_while_then_back(tmp_path: Path, counter: Any, make_collector: type) -> None:
+    """Including two rotations with compression during the outage: the lines of the file the collector had
+    open, of the file rotated away before it was ever opened, and of the new file, each exactly once."""
     down, up = shell_commands("DOWN_CMD", "UP_CMD")
-    run_outage(tmp_path, counter, make_collector, down, up, "all-down")
+    run_outage(tmp_path, counter, make_collector, down, up, "all-down", rotate_at=(7, 14))
 
 
 def test_one_node_down(tmp_path: Path, counter: Any, make_collector: type) -> None:
