@@ -89,6 +89,7 @@ def _open_lock_dir(lock_dir: Path, uid: int) -> int:
         for folder, mode in ((LOCK_ROOT, 0o755), (lock_dir, 0o700)):
             with contextlib.suppress(FileExistsError):
                 folder.mkdir(mode=mode)
+                folder.chmod(mode)  # whatever the umask: the other users' folders must stay reachable
     try:
         parent = os.stat(lock_dir.parent)
         fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)

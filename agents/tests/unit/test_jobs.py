@@ -224,3 +224,16 @@ def test_a_parent_others_may_write_is_refused_unless_sticky(tmp_path: Path) -> N
 def test_a_missing_lock_folder_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(tmp_path / "absent", "true") == EXIT_UNSAFE_LOCK
     assert "tmpfiles.d" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create root's lock folder")
+def test_root_creates_its_own_lock_folder_whatever_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "LOCK_ROOT", tmp_path / "iact-jobs")
+    old = os.umask(0o077)
+    try:
+        with job_lock(jobs.LOCK_ROOT / "root", "demo"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "iact-jobs").stat().st_mode) == 0o755  # the other users' folders stay reachable
+    assert stat.S_IMODE((tmp_path / "iact-jobs" / "root").stat().st_mode) == 0o700
