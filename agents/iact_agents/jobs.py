@@ -1,7 +1,11 @@
 """`iact-agent job run`: the one wrapper every cron job goes through.
 
 - ``flock`` on a per-job lock file: a second run while one is still going refuses to start
-  (exit code 75, logged to syslog), so runs never overlap;
+  (exit code 75, logged to syslog), so runs never overlap. The lock files live in a folder of the running
+  user, ``/run/iact-jobs/<user>`` (0700, created at boot by the cron role's tmpfiles.d entry; root's is
+  created on demand): not in a world-writable folder such as ``/run/lock``, where any local user could
+  pre-create a job's lock file and block it. A folder or lock file that another user owns, that others
+  may write, or that is a symbolic link is refused (exit code 77, logged to syslog);
 - a timeout: the job's whole process group gets SIGTERM, then SIGKILL after a grace period;
 - the job's output goes to syslog line by line (tag ``iact-job/<name>``), so the collector ships it;
 - one ``job_runs`` row per run (start, end, status, exit code, output size) through the MySQL option
@@ -17,9 +21,11 @@ import errno
 import fcntl
 import logging
 import os
+import pwd
 import re
 import signal
 import socket
+import stat
 import subprocess
 import syslog
 import threading
@@ -38,13 +44,71 @@ from .errors import AgentError, InputError
 log = logging.getLogger(__name__)
 
 EXIT_OVERLAP = 75  # EX_TEMPFAIL: another run holds the lock
+EXIT_UNSAFE_LOCK = 77  # EX_NOPERM: the lock folder or file is not the running user's alone
 EXIT_TIMEOUT = 124  # as coreutils timeout(1)
 JOB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-DEFAULT_LOCK_DIR = Path("/run/lock")  # world-writable and sticky: root and iact jobs share it
+LOCK_ROOT = Path("/run/iact-jobs")
+"""Parent of the per-user lock folders (root:root 0755); roles/cron/templates/etc/tmpfiles.d/iact-jobs.conf.j2."""
 
 
 class JobOverlap(AgentError):
     exit_code = EXIT_OVERLAP
+
+
+class UnsafeLock(AgentError):
+    """The lock folder or file could be controlled by another user: the job does not start."""
+
+    exit_code = EXIT_UNSAFE_LOCK
+
+
+def default_lock_dir(uid: int | None = None) -> Path:
+    """``/run/iact-jobs/<user name>`` of ``uid`` (default: the effective user); the uid itself if it has no name."""
+    uid = os.geteuid() if uid is None else uid
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    return LOCK_ROOT / name
+
+
+def _refuse_unsafe(what: str, path: Path, st: os.stat_result, uid: int, *, may_be_root: bool = False) -> None:
+    """Raise :class:`UnsafeLock` unless ``st`` is owned by ``uid`` (or root, when allowed) and writable by its
+    owner only."""
+    owners = {uid, 0} if may_be_root else {uid}
+    if st.st_uid not in owners:
+        raise UnsafeLock(f"{what} {path} is owned by uid {st.st_uid}, not by uid {uid} that runs the job: not using it")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeLock(f"{what} {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}):"
+                         " not using it")
+
+
+def _open_lock_dir(lock_dir: Path, uid: int) -> int:
+    """An O_DIRECTORY descriptor of ``lock_dir`` after checking it and its parent; root creates what is missing."""
+    if uid == 0 and lock_dir.parent == LOCK_ROOT:
+        # Only root can create these two levels in /run; the tmpfiles.d entry does it at boot.
+        for folder, mode in ((LOCK_ROOT, 0o755), (lock_dir, 0o700)):
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=mode)
+                folder.chmod(mode)  # whatever the umask: the other users' folders must stay reachable
+    try:
+        parent = os.stat(lock_dir.parent)
+        fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise UnsafeLock(f"lock folder {lock_dir} does not exist: the cron role's tmpfiles.d entry creates it at boot"
+                         " (systemd-tmpfiles --create /etc/tmpfiles.d/iact-jobs.conf)") from None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafeLock(f"lock folder {lock_dir} is a symbolic link or not a folder: not using it") from None
+        raise UnsafeLock(f"lock folder {lock_dir}: {exc.strerror}") from None
+    try:
+        # Whoever may write the parent could swap the folder for another (a sticky parent prevents that).
+        if not parent.st_mode & stat.S_ISVTX:
+            _refuse_unsafe("parent of the lock folder", lock_dir.parent, parent, uid, may_be_root=True)
+        _refuse_unsafe("lock folder", lock_dir, os.fstat(fd), uid)
+    except UnsafeLock:
+        os.close(fd)
+        raise
+    return fd
 
 
 @dataclass(frozen=True)
@@ -68,19 +132,37 @@ class JobResult:
 
 
 @contextlib.contextmanager
-def job_lock(lock_dir: Path, name: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking flock for ``name`` or raise :class:`JobOverlap`."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
+def job_lock(lock_dir: Path, name: str, *, uid: int | None = None) -> Iterator[Path]:
+    """Hold an exclusive, non-blocking flock for ``name`` or raise :class:`JobOverlap`.
+
+    ``lock_dir`` and the lock file in it must belong to ``uid`` (default: the effective user) and be writable
+    by it alone, and neither may be a symbolic link: otherwise :class:`UnsafeLock`. Yields the lock file path.
+    """
+    uid = os.geteuid() if uid is None else uid
     lock = lock_dir / f"iact-job-{name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o640)
+    dir_fd = _open_lock_dir(lock_dir, uid)
     try:
+        try:
+            fd = os.open(lock.name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeLock(f"lock file {lock} is a symbolic link: not using it") from None
+            raise UnsafeLock(f"lock file {lock}: {exc.strerror}") from None
+    finally:
+        os.close(dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeLock(f"lock file {lock} is not a regular file: not using it")
+        _refuse_unsafe("lock file", lock, st, uid)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise JobOverlap(f"job {name} is already running (lock {lock}); not starting") from None
             raise
-        yield
+        yield lock
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
@@ -167,11 +249,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     syslog.openlog(f"iact-job/{name}", syslog.LOG_PID, syslog.LOG_CRON)
-    with job_lock(args.lock_dir, name):
-        syslog.syslog(syslog.LOG_INFO, f"start: {' '.join(command)}")
-        result = run_command(name, command, timeout=args.timeout, to_syslog=not args.no_syslog)
-        level = syslog.LOG_INFO if result.exit_code == 0 else syslog.LOG_ERR
-        syslog.syslog(level, f"end: {result.status}, {result.message}, {result.output_bytes} bytes of output")
+    lock_dir = default_lock_dir() if args.lock_dir is None else args.lock_dir
+    try:
+        with job_lock(lock_dir, name):
+            syslog.syslog(syslog.LOG_INFO, f"start: {' '.join(command)}")
+            result = run_command(name, command, timeout=args.timeout, to_syslog=not args.no_syslog)
+            level = syslog.LOG_INFO if result.exit_code == 0 else syslog.LOG_ERR
+            syslog.syslog(level, f"end: {result.status}, {result.message}, {result.output_bytes} bytes of output")
+    except (JobOverlap, UnsafeLock) as exc:
+        # cron would only mail this to nobody: the journal and syslog (shipped by the collector) keep it.
+        syslog.syslog(syslog.LOG_WARNING if isinstance(exc, JobOverlap) else syslog.LOG_ERR, f"not started: {exc}")
+        raise
     if args.mysql_defaults is not None:
         try:
             record(args.mysql_defaults, result, socket.getfqdn())
@@ -190,7 +278,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = job_sub.add_parser("run", help="run COMMAND as job NAME")
     run.add_argument("--name", required=True, help="job name, e.g. session_cleanup")
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds before the job is stopped")
-    run.add_argument("--lock-dir", type=Path, default=DEFAULT_LOCK_DIR, help="folder of the per-job lock files")
+    run.add_argument("--lock-dir", type=Path, default=None,
+                     help=f"folder of the per-job lock files (default {LOCK_ROOT}/<user>; the user's own, 0700)")
     run.add_argument("--mysql-defaults", type=Path, help="MySQL option file used to record the run")
     run.add_argument("--no-syslog", action="store_true", help="log the job's output to stderr instead")
     run.add_argument("job_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")

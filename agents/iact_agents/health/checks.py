@@ -7,7 +7,6 @@ missing or times out is an ``unknown`` result with the reason in its summary.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -20,9 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import storable
 from .config import CassandraSettings, CollectorSettings, DiskSettings, JobAge, ServiceSettings, TimeSyncSettings
 from .models import CheckResult, Status
-from .parsers import parse_chrony_tracking, parse_describecluster, parse_nodetool_status
+from .parsers import (
+    UnitState,
+    json_count,
+    json_seconds,
+    parse_chrony_tracking,
+    parse_describecluster,
+    parse_nodetool_status,
+    parse_systemctl_show,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,28 +191,82 @@ def disk_checks(cfg: DiskSettings, host: str) -> list[CheckResult]:
 
 
 # --- systemd services ----------------------------------------------------------------------------
+#
+# One ``systemctl show`` per unit gives its state and ``NRestarts``, the automatic restarts systemd made
+# under ``Restart=``. A crash loop is mostly "activating (auto-restart)", but a unit whose process lives
+# a while before it dies can be "active" at the moment of every check: a restart count that grew since the
+# previous check is the same symptom. The previous check's count and the number of checks in a row at which
+# the unit was not steadily active are kept in the agent's local state (``services`` section, one entry per
+# unit: ``{"unsteady_checks": int, "n_restarts": int}``).
+
+_SHOW_PROPERTIES = "ActiveState,SubState,LoadState,NRestarts"
+_TRANSITIONAL = frozenset({"activating", "reloading", "deactivating", "maintenance", "refreshing"})
+_DOWN = frozenset({"inactive", "failed"})
 
 
-def service_checks(cfg: ServiceSettings, host: str, run: Runner = run_program) -> list[CheckResult]:
+def judge_unit(unit: str, seen: UnitState, previous: Any, host: str, *,
+               crash_loop: bool) -> tuple[CheckResult, dict[str, int]]:
+    """The ``service:<unit>`` result and the memory to keep for the next check.
+
+    ``previous`` is the unit's entry of the local state (anything: what is not understood counts as no memory).
+    """
+    prev = previous if isinstance(previous, Mapping) else {}
+    prev_unsteady = json_count(prev.get("unsteady_checks")) or 0
+    prev_restarts = json_count(prev.get("n_restarts"))
+    restarted = 0
+    if seen.n_restarts is not None and prev_restarts is not None and seen.n_restarts > prev_restarts:
+        restarted = seen.n_restarts - prev_restarts  # a lower count was reset by a manual start: not a restart
+    unsteady = seen.active != "active" or restarted > 0
+    in_a_row = prev_unsteady + 1 if unsteady else 0
+    memory = {"unsteady_checks": in_a_row}
+    if seen.n_restarts is not None:
+        memory["n_restarts"] = seen.n_restarts
+    state = f"{seen.active} ({seen.sub})" if seen.sub else seen.active
+    notes = []
+    if seen.load == "not-found":
+        notes.append("no such unit")
+    if restarted:
+        notes.append(f"restarted {restarted} time{'s' if restarted > 1 else ''} by systemd since the previous check")
+    if seen.active in _DOWN:
+        status = Status.CRITICAL
+    elif seen.active in _TRANSITIONAL or (seen.active == "active" and restarted):
+        status = Status.WARNING
+        if crash_loop and in_a_row >= 2:
+            status = Status.CRITICAL
+            notes.append(f"not steadily active at {in_a_row} checks in a row")
+    elif seen.active == "active":
+        status = Status.OK
+    else:
+        status = Status.UNKNOWN
+        notes.append("state not understood")
+    summary = state + (": " + "; ".join(notes) if notes else "")
+    detail = {"state": seen.active, "sub_state": seen.sub, "n_restarts": seen.n_restarts,
+              "unsteady_checks": in_a_row, "crash_loop_watch": crash_loop}
+    return CheckResult("service", unit, host, status, summary, None, detail), memory
+
+
+def service_checks(cfg: ServiceSettings, host: str, run: Runner = run_program,
+                   memory: dict[str, Any] | None = None) -> list[CheckResult]:
+    """One result per unit; ``memory`` (the ``services`` section of the local state) is updated in place:
+    units no longer listed are forgotten, a unit systemctl could not answer for keeps its old entry."""
+    memory = {} if memory is None else memory
+    for gone in set(memory) - set(cfg.units):
+        del memory[gone]
     results = []
     for unit in cfg.units:
         try:
-            out = run([cfg.systemctl, "is-active", unit], 15.0)
+            out = run([cfg.systemctl, "show", f"--property={_SHOW_PROPERTIES}", unit], 15.0)
         except CommandFailed as exc:
             results.append(CheckResult("service", unit, host, Status.UNKNOWN, str(exc)))
             continue
-        state = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
-        if state == "active":
-            status = Status.OK
-        elif state in ("activating", "reloading", "deactivating"):
-            status = Status.WARNING
-        elif state in ("inactive", "failed", "unknown"):
-            status = Status.CRITICAL
-        else:  # e.g. "System has not been booted with systemd" on stderr
+        seen = parse_systemctl_show(out.stdout) if out.returncode == 0 else None
+        if seen is None:  # e.g. "System has not been booted with systemd" on stderr
             results.append(CheckResult("service", unit, host, Status.UNKNOWN,
-                                       f"systemctl is-active: {out.first_error_line}"))
+                                       f"systemctl show: {out.first_error_line}"))
             continue
-        results.append(CheckResult("service", unit, host, status, state, None, {"state": state}))
+        result, memory[unit] = judge_unit(unit, seen, memory.get(unit), host,
+                                          crash_loop=cfg.watches_crash_loops(unit))
+        results.append(result)
     return results
 
 
@@ -215,10 +277,18 @@ def service_checks(cfg: ServiceSettings, host: str, run: Runner = run_program) -
 # Cassandra acknowledged, so its mtime is the time of the last commit, and it holds
 #   {"version": 1, "sources": {<key>: {"kind": "file", "path": str, "dev": int, "ino": int,
 #                                      "offset": int, "last_ts_us": int, ...}
-#                                     | {"kind": "journal", "cursor": str|null, "last_ts_us": int}}}
+#                                     | {"kind": "journal", "cursor": str|null, "last_ts_us": int}},
+#    "quarantine": {"count": int,          # records quarantined since the state folder was created
+#                   "last_at": float,      # epoch seconds of the newest
+#                   "last_source": str, "last_reason": str,
+#                   "file": str}}          # path of the local quarantine file
+# ``quarantine`` is optional: missing means nothing was ever quarantined. It is read totally: any other
+# shape is a result that says so, never an exception.
 # (test_collector_contract_with_the_real_offset_store writes it with the collector's own OffsetStore.)
 # The collector keeps no spool: what has not been shipped is still in the source files, so the "spool" is
 # the backlog, the bytes of each file source past its committed offset.
+
+_COLLECTOR_CHECKS = ("lag", "backlog", "quarantine")
 
 
 def collector_checks(cfg: CollectorSettings, host: str, now: float | None = None) -> list[CheckResult]:
@@ -226,13 +296,13 @@ def collector_checks(cfg: CollectorSettings, host: str, now: float | None = None
     path = cfg.state_file
     try:
         st = path.stat()
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = storable.loads(path.read_bytes())
     except FileNotFoundError:
         msg = f"{path} does not exist: the collector has not committed a position yet"
-        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in ("lag", "backlog")]
+        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in _COLLECTOR_CHECKS]
     except (OSError, ValueError) as exc:
         msg = f"{path}: cannot read the collector state: {exc}"
-        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in ("lag", "backlog")]
+        return [CheckResult("collector", name, host, Status.UNKNOWN, msg) for name in _COLLECTOR_CHECKS]
     sources = doc.get("sources", {}) if isinstance(doc, dict) else {}
     if not isinstance(sources, dict):
         sources = {}
@@ -261,10 +331,64 @@ def collector_checks(cfg: CollectorSettings, host: str, now: float | None = None
         CheckResult("collector", "lag", host, lag_status, lag_summary, None, lag_detail),
         CheckResult("collector", "backlog", host, backlog_status, f"{backlog_total} bytes not yet shipped", None,
                     {"backlog_bytes": backlog_total}),
+        judge_quarantine(doc.get("quarantine") if isinstance(doc, dict) else None, cfg.quarantine_window_h, host,
+                         now),
     ]
     if cfg.source_max_age_s:
         results.append(_source_ages(cfg.source_max_age_s, per_source, host))
     return results
+
+
+_QUARANTINE_TEXT_MAX = 200
+
+
+def _quarantine_text(value: Any) -> str | None:
+    """A text of the quarantine entry, made safe for a one-line summary (None when it is not a string)."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join(storable.clean_text(value).split())  # no newlines or control whitespace in a summary
+    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+    return text[:_QUARANTINE_TEXT_MAX] + ("…" if len(text) > _QUARANTINE_TEXT_MAX else "")
+
+
+def judge_quarantine(raw: Any, window_h: float, host: str, now: float) -> CheckResult:
+    """``collector:quarantine`` from the ``quarantine`` entry of the collector's state (any value: total).
+
+    Critical while the newest quarantined record is younger than ``window_h`` hours (or dated in the future:
+    a clock step must not hide it); ok when nothing was quarantined or the newest is older; a warning when the
+    entry says records were quarantined but not when; unknown when the entry is not an object at all.
+    """
+    window_s = window_h * 3600
+    if raw is None:
+        return CheckResult("collector", "quarantine", host, Status.OK, "nothing quarantined", None,
+                           {"count": 0, "window_h": window_h})
+    if not isinstance(raw, Mapping):
+        return CheckResult("collector", "quarantine", host, Status.UNKNOWN,
+                           f"the quarantine entry of the collector state is a {type(raw).__name__}, not an object",
+                           None, {"window_h": window_h})
+    count = json_count(raw.get("count"))
+    last_at = json_seconds(raw.get("last_at"))
+    source, reason, file = (_quarantine_text(raw.get(k)) for k in ("last_source", "last_reason", "file"))
+    detail: dict[str, Any] = {"count": count, "window_h": window_h, "last_source": source, "last_reason": reason,
+                              "file": file}
+    where = f"; kept in {file}" if file else ""
+    what = f"from {source or 'an unnamed source'}: {reason or 'no reason given'}"
+    counted = "an unknown number of records" if count is None else f"{count} record{'s' if count != 1 else ''}"
+    if last_at is None:
+        if count == 0 or (count is None and not raw):
+            return CheckResult("collector", "quarantine", host, Status.OK, "nothing quarantined", None, detail)
+        return CheckResult("collector", "quarantine", host, Status.WARNING,
+                           f"{counted} quarantined, time of the newest not understood ({what}){where}", None, detail)
+    age_s = now - last_at
+    detail["last_at"] = last_at
+    detail["age_h"] = round(max(0.0, age_s) / 3600, 2)
+    ago = f"{max(0.0, age_s) / 3600:.1f} h ago" if age_s >= 0 else "dated in the future"
+    if age_s < window_s:
+        return CheckResult("collector", "quarantine", host, Status.CRITICAL,
+                           f"{counted} quarantined, the newest {ago} {what}{where}", None, detail)
+    return CheckResult("collector", "quarantine", host, Status.OK,
+                       f"{counted} quarantined, the newest {ago} (outside the {window_h:g} h window){where}", None,
+                       detail)
 
 
 def _source_ages(limits: Mapping[str, float], per_source: Mapping[str, Mapping[str, Any]], host: str) -> CheckResult:

@@ -95,6 +95,20 @@ class ServiceSettings(FrozenModel):
     units: CommaList = Field(default_factory=list)
     """systemd units that must be ``active`` on this host (cassandra, mariadb, iact-collector)."""
     systemctl: str = "systemctl"
+    crash_loop_units: CommaList | None = None
+    """Units that are critical when they are not steadily ``active`` at two checks in a row (not ``active``, or
+    restarted by systemd since the previous check: a crash loop under ``Restart=``). None: every unit of
+    ``units``. The first such check is a warning; ``inactive`` and ``failed`` are critical at once."""
+
+    @model_validator(mode="after")
+    def _watched(self) -> ServiceSettings:
+        unknown = sorted(set(self.crash_loop_units or ()) - set(self.units))
+        if unknown:
+            raise ValueError(f"crash_loop_units names units that are not in units: {', '.join(unknown)}")
+        return self
+
+    def watches_crash_loops(self, unit: str) -> bool:
+        return self.crash_loop_units is None or unit in self.crash_loop_units
 
 
 class CollectorSettings(FrozenModel):
@@ -110,6 +124,9 @@ class CollectorSettings(FrozenModel):
     source_max_age_s: dict[str, float] = Field(default_factory=dict)
     """Sources that are never quiet (``journal:journal``, ``file:/var/log/syslog``): a warning when their newest
     acknowledged line is older than this many seconds."""
+    quarantine_window_h: float = Field(default=24.0, gt=0, le=24 * 366)
+    """``collector:quarantine`` is critical while the collector's newest quarantined record (a record it could not
+    process and set aside, see ``health.checks.collector_checks``) is younger than this many hours."""
 
     @field_validator("source_max_age_s")
     @classmethod
@@ -196,6 +213,10 @@ class AlertingSettings(FrozenModel):
     """Minutes between reminders while an alert stays open (not acknowledged)."""
     alert_on_unknown: bool = False
     """Whether ``unknown`` counts as a failure (off: a check that cannot run does not page anyone)."""
+    mysql_down_reminder_min: float = Field(default=60.0, gt=0)
+    """While the metrics store cannot take the results (``mysql:reachable`` or ``mysql:writable`` failing), the
+    alerts are sent straight to the channels from local state: at most one notification per this many minutes
+    (the first after ``threshold("mysql", ...)`` failing runs), then one ``resolved`` when it takes them again."""
     syslog: SyslogChannelSettings = Field(default_factory=SyslogChannelSettings)
     mailbox: MailboxChannelSettings = Field(default_factory=MailboxChannelSettings)
     webhook: WebhookChannelSettings = Field(default_factory=WebhookChannelSettings)
@@ -218,6 +239,9 @@ class AlertingSettings(FrozenModel):
 class HealthConfig(FrozenModel):
     host: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
     """Value of the ``host`` column: this machine's name."""
+    state_dir: Path = Path("/var/lib/iact/health")
+    """The agent's memory between runs (``state.json``: units not active at consecutive checks, an ongoing
+    outage of the metrics store). Created (0750) if missing; its parent must exist."""
     mysql: MySQLSettings = Field(default_factory=MySQLSettings)
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     disk: DiskSettings = Field(default_factory=DiskSettings)

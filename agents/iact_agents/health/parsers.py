@@ -1,4 +1,5 @@
-"""Pure parsers of tool output: ``nodetool status``, ``nodetool describecluster``, ``chronyc tracking``.
+"""Pure parsers of tool output (``nodetool status``, ``nodetool describecluster``, ``chronyc tracking``,
+``systemctl show``) and of the numbers in the JSON state files the agent reads.
 
 Tested with captured output under ``agents/tests/fixtures/health/``. They never raise on odd input:
 lines they do not recognise are skipped, and the caller judges an empty result.
@@ -6,8 +7,10 @@ lines they do not recognise are skipped, and the caller judges an empty result.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 # "UN  172.18.0.2  104.33 KiB  16  100.0%  6c1a...-...  rack1": the load has a unit and may be "?",
 # ownership may be "?" when keyspaces differ in replication; Cassandra 4.x/5.x print a Host ID (UUID).
@@ -133,3 +136,44 @@ def parse_chrony_tracking(text: str) -> ChronyTracking:
         if m:
             offset = float(m.group("v")) * (1 if m.group("dir") == "fast" else -1)
     return ChronyTracking(leap_status=leap, system_time_offset_s=offset)
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """What ``systemctl show`` says about one unit."""
+
+    active: str
+    sub: str = ""
+    load: str = ""
+    n_restarts: int | None = None
+
+
+def parse_systemctl_show(text: str) -> UnitState | None:
+    """``Key=Value`` lines of ``systemctl show``; None without an ``ActiveState`` line."""
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            props[key.strip()] = value.strip()
+    active = props.get("ActiveState", "")
+    if not active:
+        return None
+    restarts = props.get("NRestarts", "")
+    n_restarts = int(restarts) if restarts.isascii() and restarts.isdigit() else None
+    return UnitState(active, props.get("SubState", ""), props.get("LoadState", ""), n_restarts)
+
+
+def json_count(value: Any) -> int | None:
+    """A non-negative integer read from JSON, or None for anything else (booleans included)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def json_seconds(value: Any) -> float | None:
+    """Epoch (or elapsed) seconds read from JSON: a finite number, or None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return seconds if math.isfinite(seconds) else None

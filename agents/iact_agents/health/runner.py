@@ -1,4 +1,5 @@
-"""One health run: every configured check, then the record in MySQL, then the alert state machine."""
+"""One health run: every configured check, then the record in MySQL, then the alert state machine; when MySQL
+cannot take the results, the outage alert from local state instead (:mod:`.outage`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from .checks import (
 )
 from .config import HealthConfig
 from .cql import cql_login_check
+from .localstate import LocalState, StateUnavailable
 from .models import CheckResult, Status, worst
+from .outage import track as track_store_outage
 from .store import MySQLStore
 
 log = logging.getLogger(__name__)
@@ -74,8 +77,19 @@ class _Unreadable(Exception):
     pass
 
 
+def _services(cfg: HealthConfig, run: Runner, state: LocalState | None) -> list[CheckResult]:
+    """The unit checks with the memory of the previous run (without it: as if this were the first run)."""
+    if state is None or not cfg.services.units:
+        return service_checks(cfg.services, cfg.host, run)
+    try:
+        with state.section("services") as memory:
+            return service_checks(cfg.services, cfg.host, run, memory)
+    except StateUnavailable:
+        return service_checks(cfg.services, cfg.host, run)
+
+
 def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runner = run_program,
-               now: datetime | None = None) -> list[CheckResult]:
+               now: datetime | None = None, state: LocalState | None = None) -> list[CheckResult]:
     """Every check but MySQL's own (which :func:`run_health` does around the connection)."""
     host = cfg.host
     results: list[CheckResult] = []
@@ -84,7 +98,7 @@ def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runne
         if cfg.cassandra.username is not None:
             results.append(cql_login_check(cfg.cassandra, host))
     results += disk_checks(cfg.disk, host)
-    results += service_checks(cfg.services, host, run)
+    results += _services(cfg, run, state)
     if cfg.collector.enabled:
         results += collector_checks(cfg.collector, host, now.timestamp() if now else None)
     if cfg.jobs:
@@ -102,6 +116,8 @@ def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runne
                 results.append(CheckResult(component, check, host, Status.UNKNOWN, msg))
     if cfg.time_sync.enabled:
         results.append(time_sync_check(cfg.time_sync, host, run))
+    if state is not None:
+        results.append(state.result(host))
     return results
 
 
@@ -117,6 +133,7 @@ def run_health(
     host = cfg.host
     results: list[CheckResult] = []
     problems: list[str] = []
+    state = LocalState(cfg.state_dir, write=record)
     conn: pymysql.Connection | None = None
     try:
         with stopwatch() as watch:
@@ -132,33 +149,51 @@ def run_health(
             conn.close()
             conn = None
     try:
-        results += run_checks(cfg, conn, run=run, now=now)
+        results += run_checks(cfg, conn, run=run, now=now, state=state)
+        noted = len(state.notes)  # the notes so far are in the health:state result
         report = HealthReport(host, now, results, recorded=False, problems=problems)
-        if conn is None or not record:
+        if not record:
             return report
-        store = MySQLStore(conn)
-        # The write probe is the record itself: the results go in first, then a row saying that worked.
-        try:
-            with stopwatch() as watch:
-                store.record_results(results, now)
-            writable = CheckResult("mysql", "writable", host, Status.OK, f"{len(results)} results recorded", watch.ms)
-            store.record_results([writable], now)
-            report.recorded = True
-        except pymysql.MySQLError as exc:
-            writable = CheckResult("mysql", "writable", host, Status.CRITICAL,
-                                   f"cannot insert into health_checks: {_mysql_error(exc)}")
-            problems.append(f"{writable.summary}; results not recorded")
-        results.append(writable)
-        if report.recorded and cfg.alerting.enabled:
-            manager = AlertEngine(store, build_channels(cfg.alerting, host) if channels is None else channels,
-                                   cfg.alerting)
-            try:
-                report.alerts = manager.process(results, now)
-            except pymysql.MySQLError as exc:
-                message = f"alerting failed: {_mysql_error(exc)}"
-                problems.append(message)
-                results.append(CheckResult("health", "alerting", host, Status.CRITICAL, message))
+        if conn is not None:
+            _record_and_alert(cfg, MySQLStore(conn), report, channels)
+        if cfg.alerting.enabled:
+            # The metrics store could not take the results: say so without it (rate-limited by local state),
+            # and say once that it is back.
+            failing = None if report.recorded else next(
+                (r for r in results if r.component == "mysql" and r.status is Status.CRITICAL),
+                CheckResult("mysql", "writable", host, Status.CRITICAL, "results not recorded"))
+            chans = build_channels(cfg.alerting, host) if channels is None else channels
+            outcome = track_store_outage(state, failing, chans, cfg.alerting, host=host, now=now)
+            if outcome is not None:
+                report.alerts.append(outcome)
+            problems.extend(f"local state: {note}" for note in state.notes[noted:])
         return report
     finally:
         if conn is not None:
             conn.close()
+
+
+def _record_and_alert(cfg: HealthConfig, store: MySQLStore, report: HealthReport,
+                      channels: list[Channel] | None) -> None:
+    results, problems, host, now = report.results, report.problems, report.host, report.checked_at
+    # The write probe is the record itself: the results go in first, then a row saying that worked.
+    try:
+        with stopwatch() as watch:
+            store.record_results(results, now)
+        writable = CheckResult("mysql", "writable", host, Status.OK, f"{len(results)} results recorded", watch.ms)
+        store.record_results([writable], now)
+        report.recorded = True
+    except pymysql.MySQLError as exc:
+        writable = CheckResult("mysql", "writable", host, Status.CRITICAL,
+                               f"cannot insert into health_checks: {_mysql_error(exc)}")
+        problems.append(f"{writable.summary}; results not recorded")
+    results.append(writable)
+    if report.recorded and cfg.alerting.enabled:
+        manager = AlertEngine(store, build_channels(cfg.alerting, host) if channels is None else channels,
+                              cfg.alerting)
+        try:
+            report.alerts = manager.process(results, now)
+        except pymysql.MySQLError as exc:
+            message = f"alerting failed: {_mysql_error(exc)}"
+            problems.append(message)
+            results.append(CheckResult("health", "alerting", host, Status.CRITICAL, message))

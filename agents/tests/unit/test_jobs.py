@@ -1,7 +1,10 @@
-"""The cron job wrapper: lock, timeout, exit codes, output size, best-effort recording. Real processes, no database."""
+"""The cron job wrapper: lock (and where it may live), timeout, exit codes, output size, best-effort recording.
+Real processes and files, no database."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -10,7 +13,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from iact_agents import cli, jobs
-from iact_agents.jobs import EXIT_OVERLAP, EXIT_TIMEOUT, job_lock, run_command
+from iact_agents.jobs import EXIT_OVERLAP, EXIT_TIMEOUT, EXIT_UNSAFE_LOCK, UnsafeLock, job_lock, run_command
 
 
 def run_cli(tmp_path: Path, *job: str, name: str = "demo", timeout: str = "30") -> int:
@@ -117,3 +120,120 @@ def test_a_failed_recording_never_changes_the_jobs_exit_code(tmp_path: Path, mon
                      "--mysql-defaults", str(defaults), "--", "sh", "-c", "exit 4"])
     assert code == 4
     assert f"MySQL error {error.args[0]}" in caplog.text
+
+
+# --- where the locks live: the running user's own folder, nobody else's ---------------------------
+
+
+def test_the_default_lock_folder_is_the_running_users_own() -> None:
+    assert jobs.default_lock_dir(0) == Path("/run/iact-jobs/root")
+    assert jobs.default_lock_dir(2**31 - 7) == Path(f"/run/iact-jobs/{2**31 - 7}")  # a uid without a name
+
+
+def test_the_lock_file_is_private_to_the_user(tmp_path: Path) -> None:
+    with job_lock(tmp_path, "demo") as lock:
+        st = lock.stat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), 0o600)
+
+
+def test_a_lock_folder_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    # As another uid would see a folder of this one: not theirs, so not used.
+    with pytest.raises(UnsafeLock, match=f"owned by uid {os.geteuid()}, not by uid {os.geteuid() + 1}"), \
+            job_lock(tmp_path, "demo", uid=os.geteuid() + 1):
+        pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a folder to another user")
+def test_root_refuses_a_lock_folder_that_a_user_owns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "locks"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)  # nobody could have made it and filled it with anything
+    assert run_cli(folder, "true") == EXIT_UNSAFE_LOCK
+    assert "is owned by uid 65534, not by uid 0" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o1777])
+def test_a_lock_folder_others_may_write_is_refused(tmp_path: Path, mode: int,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    folder.chmod(mode)  # /run/lock is 1777: exactly what this refuses
+    assert run_cli(folder, "true") == EXIT_UNSAFE_LOCK
+    assert "writable by group or others" in capsys.readouterr().err
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_untouched(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "locks"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    (folder / "iact-job-demo.lock").symlink_to(target)
+    assert run_cli(folder, "true") == EXIT_UNSAFE_LOCK
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_a_symlinked_lock_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "locks"
+    link.symlink_to(real)
+    assert run_cli(link, "true") == EXIT_UNSAFE_LOCK
+    assert "symbolic link or not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602])
+def test_a_lock_file_others_may_write_is_refused(tmp_path: Path, mode: int) -> None:
+    lock = tmp_path / "iact-job-demo.lock"
+    lock.touch()
+    lock.chmod(mode)
+    with pytest.raises(UnsafeLock, match=r"lock file .* is writable by group or others"), job_lock(tmp_path, "demo"):
+        pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_lock_file_someone_else_owns_is_refused(tmp_path: Path) -> None:
+    lock = tmp_path / "iact-job-demo.lock"
+    lock.touch(mode=0o600)
+    os.chown(lock, 65534, 65534)
+    with pytest.raises(UnsafeLock, match=r"lock file .* is owned by uid 65534"), job_lock(tmp_path, "demo"):
+        pass
+
+
+def test_a_fifo_in_place_of_the_lock_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "iact-job-demo.lock", 0o600)
+    with pytest.raises(UnsafeLock, match="not a regular file"), job_lock(tmp_path, "demo"):
+        pass
+
+
+def test_a_parent_others_may_write_is_refused_unless_sticky(tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    folder = parent / "locks"
+    folder.mkdir(mode=0o700)
+    parent.chmod(0o777)  # anyone could rename "locks" away and put their own folder there
+    with pytest.raises(UnsafeLock, match="parent of the lock folder"), job_lock(folder, "demo"):
+        pass
+    parent.chmod(0o1777)  # sticky: only the owner may rename it
+    with job_lock(folder, "demo"):
+        pass
+
+
+def test_a_missing_lock_folder_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(tmp_path / "absent", "true") == EXIT_UNSAFE_LOCK
+    assert "tmpfiles.d" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create root's lock folder")
+def test_root_creates_its_own_lock_folder_whatever_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "LOCK_ROOT", tmp_path / "iact-jobs")
+    old = os.umask(0o077)
+    try:
+        with job_lock(jobs.LOCK_ROOT / "root", "demo"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "iact-jobs").stat().st_mode) == 0o755  # the other users' folders stay reachable
+    assert stat.S_IMODE((tmp_path / "iact-jobs" / "root").stat().st_mode) == 0o700

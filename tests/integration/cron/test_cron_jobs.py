@@ -54,7 +54,8 @@ def test_session_cleanup_deletes_only_expired_rows_and_records_the_run(host):
 
 
 def test_wrapper_refuses_an_overlapping_run(host):
-    holder = host.run("runuser -u iact -- flock /run/lock/iact-job-itest_overlap.lock sleep 6 >/dev/null 2>&1 &")
+    holder = host.run(
+        "runuser -u iact -- flock /run/iact-jobs/iact/iact-job-itest_overlap.lock sleep 6 >/dev/null 2>&1 &")
     assert holder.rc == 0
     host.run("sleep 1")
     second = host.run(AS_IACT + "iact-agent job run --name itest_overlap -- true")

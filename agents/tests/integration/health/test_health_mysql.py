@@ -36,6 +36,7 @@ def write_config(tmp_path: Path, mysql_defaults: Path, host: str, *, failing: bo
     path = tmp_path / f"health-{'failing' if failing else 'ok'}.toml"
     path.write_text(
         f'host = "{host}"\n'
+        f'state_dir = "{tmp_path / "state"}"\n'
         f'[mysql]\ndefaults_file = "{mysql_defaults}"\n'
         f"[disk]\nwarn_percent = {threshold}\ncrit_percent = {threshold}\n"
         f'[[disk.paths]]\npath = "{tmp_path}"\n'
@@ -76,6 +77,7 @@ def test_results_are_recorded_with_the_write_probe(tmp_path: Path, mysql_default
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("mysql", "reachable", "ok"),
         ("disk", str(tmp_path), "ok"),
+        ("health", "state", "ok"),
         ("mysql", "writable", "ok"),
     ]
     assert rows[0][3] is not None
@@ -162,6 +164,30 @@ def test_reminder_after_the_interval(tmp_path: Path, mysql_defaults: Path, db: p
     assert occurrences == 5
 
 
+def test_mysql_down_is_alerted_from_local_state_and_resolved_when_it_answers_again(
+        tmp_path: Path, mysql_defaults: Path, db: pymysql.Connection, test_host: str) -> None:
+    """The same state folder and mailbox, first with a MySQL nobody answers on, then with the real one."""
+    down_cnf = tmp_path / "mysql-down.cnf"
+    down_cnf.write_text(f"[client]\nuser = iact_health\npassword = x\nhost = 127.0.0.1\nport = {closed_port()}\n")
+    down_cnf.chmod(0o600)
+    ok = health_config.load(write_config(tmp_path, mysql_defaults, test_host, failing=False, n=2, reminder_min=240))
+    down = ok.model_copy(update={"mysql": ok.mysql.model_copy(update={"defaults_file": down_cnf})})
+    t0 = datetime.now(UTC)
+    events = []
+    for minutes in (0, 5, 10):
+        report = run_health(down, now=t0 + timedelta(minutes=minutes))
+        assert not report.recorded
+        events.append([a.event for a in report.alerts])
+    assert events == [[], ["open"], []]
+    report = run_health(ok, now=t0 + timedelta(minutes=15))
+    assert report.recorded and [(a.key, a.event) for a in report.alerts] == [(f"mysql:reachable:{test_host}",
+                                                                             "resolved")]
+    assert mails(tmp_path) == ["open", "resolved"]
+    assert run_health(ok, now=t0 + timedelta(minutes=20)).alerts == []
+    # The outage never reached the alerts table: it was said without it.
+    assert query(db, "SELECT COUNT(*) FROM alerts WHERE host = %s", test_host) == [(0,)]
+
+
 def test_the_database_refuses_a_second_open_alert(db: pymysql.Connection, test_host: str) -> None:
     store = MySQLStore(db)
     result = CheckResult("itest", "dup", test_host, Status.CRITICAL, "down")
@@ -179,7 +205,8 @@ def test_the_database_refuses_a_second_open_alert(db: pymysql.Connection, test_h
 def test_job_ages_are_read_from_job_runs(tmp_path: Path, mysql_defaults: Path, test_host: str) -> None:
     never = f"itest_never_{test_host[-12:]}"
     cfg = health_config.load(None, environ={}, overrides={
-        "host": test_host, "mysql": {"defaults_file": str(mysql_defaults)}, "time_sync": {"enabled": False},
+        "host": test_host, "state_dir": str(tmp_path / "state"), "mysql": {"defaults_file": str(mysql_defaults)},
+        "time_sync": {"enabled": False},
         "disk": {"paths": [{"path": str(tmp_path)}], "warn_percent": 100, "crit_percent": 100},
         "jobs": {never: {"warn_age_h": 1, "crit_age_h": 2}, "backup": {"warn_age_h": 26, "crit_age_h": 50,
                                                                        "never_run": "warning"}},
@@ -204,7 +231,8 @@ def test_a_per_host_job_counts_only_this_hosts_runs(tmp_path: Path, mysql_defaul
 
     def status(this_host_only: bool) -> Status:
         cfg = health_config.load(None, environ={}, overrides={
-            "host": test_host, "mysql": {"defaults_file": str(mysql_defaults)}, "time_sync": {"enabled": False},
+            "host": test_host, "state_dir": str(tmp_path / "state"), "mysql": {"defaults_file": str(mysql_defaults)},
+        "time_sync": {"enabled": False},
             "disk": {"paths": [{"path": str(tmp_path)}], "warn_percent": 100, "crit_percent": 100},
             "jobs": {job: {"warn_age_h": 26, "crit_age_h": 50, "this_host_only": this_host_only}},
             "alerting": {"enabled": False},

@@ -41,7 +41,7 @@ def fake_mysql(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def write_config(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "health.toml"
-    path.write_text('host = "test-host"\n[time_sync]\nenabled = false\n' + body)
+    path.write_text(f'host = "test-host"\nstate_dir = "{tmp_path / "state"}"\n[time_sync]\nenabled = false\n' + body)
     return path
 
 
@@ -83,7 +83,8 @@ def test_cli_unknown_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert cli.main(["health", "--config", str(cfg), "--no-record", "--json"]) == 3
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "unknown" and doc["exit_code"] == 3 and doc["recorded"] is False
-    assert [(r["component"], r["status"]) for r in doc["results"]] == [("mysql", "ok"), ("disk", "unknown")]
+    assert [(r["component"], r["status"]) for r in doc["results"]] == [
+        ("mysql", "ok"), ("disk", "unknown"), ("health", "ok")]
 
 
 def test_unreachable_mysql_is_critical_with_one_clear_line(tmp_path: Path,

@@ -20,6 +20,8 @@ def test_example_config_is_valid_and_complete() -> None:
     assert cfg.alerting.threshold("cassandra", "nodes_up") == 2
     assert cfg.alerting.threshold("mysql", "writable") == 1
     assert cfg.alerting.mailbox.enabled and not cfg.alerting.webhook.enabled
-    top_level = set(health_config.HealthConfig.model_fields) - {"host"}
+    assert cfg.services.crash_loop_units == ["iact-collector.service"]
+    assert cfg.collector.quarantine_window_h == 24 and cfg.alerting.mysql_down_reminder_min == 60
+    top_level = set(health_config.HealthConfig.model_fields) - {"host", "state_dir"}
     text = EXAMPLE.read_text()
     assert all(f"[{name}" in text for name in top_level)
