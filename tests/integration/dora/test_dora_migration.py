@@ -94,13 +94,16 @@ def test_migration_keeps_every_existing_row_and_runs_once(host):
         assert sql(host, database, "SELECT COUNT(*) FROM deployments").stdout.strip() == "4"
         before = dump(host, database)
 
-        first = migrate(host, MIGRATIONS, database)
+        with host.sudo():
+            copied = host.run(f"cp {MIGRATIONS}/0013_dora_exact_ids.sql {tmp}/")
+        assert copied.rc == 0, copied.stderr
+        first = migrate(host, tmp, database)
         assert first["applied"] == ["0013_dora_exact_ids.sql"]
         assert dump(host, database) == before  # no row changed, none removed
         got = collations(host, database)
         assert {key: got[key] for key in ID_COLUMNS} == dict.fromkeys(ID_COLUMNS, EXACT)
 
-        second = migrate(host, MIGRATIONS, database)
+        second = migrate(host, tmp, database)
         assert (second["changed"], second["applied"]) == (False, [])
         assert dump(host, database) == before
 
