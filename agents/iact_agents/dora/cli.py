@@ -247,12 +247,12 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
                           f"attempts {d.attempts}\t{d.input_name or '-'}\t{d.reason}")
                 print(f"{len(letters)} dead letter(s)", file=sys.stderr)
             return 0
-        fixed: str | None = None
+        fixed: bytes | None = None
         if args.fixed is not None:
             if not args.id or len(args.id) != 1:
                 raise InputError("--fixed needs exactly one --id")
             try:
-                fixed = args.fixed.read_text(encoding="utf-8").strip()
+                fixed = args.fixed.read_bytes().strip()  # judged like an input line (UTF-8, size, JSON)
             except OSError as exc:
                 raise InputError(f"{args.fixed}: {exc.strerror}") from None
         letters = list_dead_letters(db, pending_only=True, source=args.source, ids=args.id or ())

@@ -517,15 +517,15 @@ class RetryCounts:
         return {"retried": self.retried, "ingested": self.ingested, "still_rejected": self.still_rejected}
 
 
-def _validate_again(payload: str, source: str) -> Deployment | Change | Incident | Rejection:
+def _validate_again(payload: str | bytes, source: str) -> Deployment | Change | Incident | Rejection:
     text = read_line(payload, 0)
     if text is None:
-        return Rejection(0, (FieldError("(event)", "empty"),), payload)
+        return Rejection(0, (FieldError("(event)", "empty"),), "")
     return text if isinstance(text, Rejection) else parse_json(text, 0, source)
 
 
 def retry_dead_letters(
-    db: Database, letters: Iterable[DeadLetter], *, fixed_payload: str | None = None
+    db: Database, letters: Iterable[DeadLetter], *, fixed_payload: str | bytes | None = None
 ) -> RetryCounts:
     """Validate each pending dead letter again (with ``fixed_payload`` instead of its own, for one
     letter corrected by hand); valid ones are ingested and marked reprocessed, the others keep

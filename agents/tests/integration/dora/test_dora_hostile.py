@@ -199,3 +199,24 @@ def test_refusals_are_not_reported_as_unreachable(ctx: Ctx, capsys: pytest.Captu
                      str(write_jsonl(ctx.tmp / "one.jsonl", [dep(ctx, "x")])))
     assert rc == StoreRefused.exit_code == 4
     assert "refused" in err and "(1142)" in err and "unreachable" not in err
+
+
+def test_retry_with_a_fixed_file_is_judged_like_an_input_line(
+    ctx: Ctx, dora_db: pymysql.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Old: a --fixed file that was not UTF-8 ended the command with "unexpected error" (exit 1).
+    path = ctx.tmp / "one.jsonl"
+    path.write_bytes(b'{"type": "\xff"}\n')
+    assert ingest_json(capsys, ctx, path)["dead_letters_new"] == 1
+    (letter_id,) = query(dora_db, "SELECT id FROM dora_rejected_events WHERE source = %s", ctx.source)[0]
+    fixed = ctx.tmp / "fixed.json"
+    fixed.write_bytes(b"\xef\xbb\xbf" + json.dumps(dep(ctx, "x")).replace('"type"', '"\xff"').encode("latin-1"))
+    res = run_json(capsys, "dora", "dead-letters", "retry", "--config", str(ctx.config), "--id", str(letter_id),
+                   "--fixed", str(fixed), "--json")
+    assert (res["ingested"], res["still_rejected"]) == (0, 1)
+    assert "not valid UTF-8" in query(dora_db, "SELECT reason FROM dora_rejected_events WHERE id = %s",
+                                      letter_id)[0][0]
+    fixed.write_bytes(b"\xef\xbb\xbf" + json.dumps({**dep(ctx, "x"), "source": ctx.source}).encode() + b"\r\n")
+    res = run_json(capsys, "dora", "dead-letters", "retry", "--config", str(ctx.config), "--id", str(letter_id),
+                   "--fixed", str(fixed), "--json")
+    assert (res["ingested"], res["still_rejected"]) == (1, 0)
