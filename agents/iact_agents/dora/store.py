@@ -343,7 +343,7 @@ def _reason(rejection: Rejection) -> str:
 
 
 def _clip(value: str | None, limit: int) -> str | None:
-    return storable.clean_text(value)[:limit] or None if value else None
+    return (storable.clean_text(value)[:limit] or None) if value else None
 
 
 def dead_letter_row(rejection: Rejection, input_name: str, default_source: str | None) -> tuple[Any, ...]:
