@@ -49,6 +49,14 @@ def is_clean_text(text: str) -> bool:
     return text.isascii() or _SURROGATE.search(text) is None
 
 
+def utf8_prefix(text: str, max_bytes: int) -> str:
+    """:func:`clean_text` of ``text``, cut to the longest prefix whose UTF-8 encoding fits ``max_bytes``
+    (never half a character): a bounded sample of a value too large to keep whole."""
+    head = clean_text(text[:max(max_bytes, 0)])  # a character is at least one byte
+    data = head.encode("utf-8")
+    return head if len(data) <= max_bytes else data[:max_bytes].decode("utf-8", "ignore")
+
+
 class InvalidJson(ValueError):
     """Not a JSON document this project reads: syntax, nesting too deep, or a non-finite number."""
 
@@ -57,15 +65,16 @@ def _no_constants(name: str) -> Any:
     raise InvalidJson(f"{name} is not a JSON number")
 
 
-def loads(text: str | bytes, *, allow_nonfinite: bool = False) -> Any:
+def loads(text: str | bytes, *, non_finite: bool = False) -> Any:
     """``json.loads`` that raises only :class:`InvalidJson` (a ValueError): also for nesting deeper than
-    the interpreter's recursion limit (RecursionError) and, unless ``allow_nonfinite`` (log lines written
-    by Python's json module may hold them), for ``NaN``/``Infinity``, which JSON does not have. Strings
-    keep lone surrogates; pass them through :func:`clean_text` before storing."""
+    the interpreter's recursion limit (RecursionError) and for ``NaN``/``Infinity``, which JSON does not
+    have. Strings keep lone surrogates; pass them through :func:`clean_text` before storing.
+
+    ``non_finite=True`` reads ``NaN``/``Infinity`` as floats instead, for a caller that judges the values
+    one by one (the events of a DORA JSON document: one bad event must not reject its neighbours; a log
+    line written by Python's json module, whose other fields are still worth keeping)."""
     try:
-        if allow_nonfinite:
-            return json.loads(text)
-        return json.loads(text, parse_constant=_no_constants)
+        return json.loads(text) if non_finite else json.loads(text, parse_constant=_no_constants)
     except InvalidJson:
         raise
     except RecursionError:

@@ -296,7 +296,7 @@ def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datet
     """Parse one JSON application log line: ``ts``, ``level``, ``message``/``msg``, ``logger``, extras."""
     line = clean_text(line)
     try:
-        obj = loads(line.removeprefix("\ufeff"), allow_nonfinite=True)
+        obj = loads(line.removeprefix("\ufeff"), non_finite=True)
     except InvalidJson:
         obj = None
     if not isinstance(obj, dict):
@@ -386,7 +386,7 @@ def parse_journal_entry(line: str, *, source: str, fallback_ts: datetime) -> Rec
     """Parse one line of ``journalctl -o json``; the row key is the entry's ``__CURSOR``."""
     line = clean_text(line)
     try:
-        obj = loads(line, allow_nonfinite=True)
+        obj = loads(line, non_finite=True)
     except InvalidJson:
         obj = None
     cursor = obj.get("__CURSOR") if isinstance(obj, dict) else None

@@ -1,7 +1,9 @@
 """``iact-agent dora ...`` and ``iact-agent quality run``: thin commands over the library.
 
 Exit codes: 0 done, 1 ``--strict`` ingest with rejected lines, 2 bad configuration or input (one line,
-no traceback), 3 MySQL unreachable or a transient error that outlasted the retries.
+no traceback), 3 MySQL unreachable or a transient error that outlasted the retries, 4 MySQL answered and
+refused a statement (:class:`~.store.StoreRefused`: a privilege, a packet over ``max_allowed_packet``).
+A bad input line is never an error of the command: it becomes a dead letter.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import storable
 from ..errors import ConfigError, InputError
 from ..quality.runner import DEFAULT_MIN_SCORE, quality_config, run_quality, write_results
 from . import config as dora_config
@@ -73,6 +76,11 @@ def _end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
+def _source_name(text: str) -> str:
+    """``--source``: compared exactly in the database, so written as events write it (lower case)."""
+    return text.strip().lower()
+
+
 def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, sort_keys=True, default=str))
 
@@ -89,16 +97,15 @@ def _describe(name: str, c: IngestCounts) -> str:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    texts: list[tuple[str, str]] = []
+    texts: list[tuple[str, bytes]] = []
     for path in args.files:
+        name = storable.clean_text(str(path))  # a file name need not be UTF-8
         try:
-            texts.append((str(path), path.read_text(encoding="utf-8")))
+            texts.append((name, path.read_bytes()))  # decoded line by line: a bad line is one dead letter
         except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
+            raise InputError(f"{name}: no such file") from None
         except (PermissionError, IsADirectoryError):
-            raise InputError(f"{path}: not readable") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise InputError(f"{name}: not readable") from None
     db = _db(cfg)
     total = IngestCounts()
     per_file: dict[str, dict[str, Any]] = {}
@@ -187,6 +194,9 @@ def cmd_compute(args: argparse.Namespace) -> int:
         print(f"snapshots as of {as_of} ({args.backfill} day(s), windows {cfg.metrics.windows}, benchmark year "
               f"{cfg.metrics.benchmark_year}) from {loaded.total} events: {counts.inserted} inserted, "
               f"{counts.replaced} replaced, {counts.unchanged} unchanged")
+    if loaded.skipped:
+        print(f"{loaded.skipped} stored row(s) are not valid events and were left out; "
+              "`iact-agent quality run` lists them (check schema.stored_rows)", file=sys.stderr)
     return 0
 
 
@@ -237,12 +247,12 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
                           f"attempts {d.attempts}\t{d.input_name or '-'}\t{d.reason}")
                 print(f"{len(letters)} dead letter(s)", file=sys.stderr)
             return 0
-        fixed: str | None = None
+        fixed: bytes | None = None
         if args.fixed is not None:
             if not args.id or len(args.id) != 1:
                 raise InputError("--fixed needs exactly one --id")
             try:
-                fixed = args.fixed.read_text(encoding="utf-8").strip()
+                fixed = args.fixed.read_bytes().strip()  # judged like an input line (UTF-8, size, JSON)
             except OSError as exc:
                 raise InputError(f"{args.fixed}: {exc.strerror}") from None
         letters = list_dead_letters(db, pending_only=True, source=args.source, ids=args.id or ())
@@ -326,7 +336,7 @@ def _register_ingest(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = dsub.add_parser("ingest", help="ingest JSON or JSON-lines event files (format: dora/FORMAT.md)")
     _common(p)
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--source", help="source of events that do not name one")
+    p.add_argument("--source", type=_source_name, help="source of events that do not name one")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
     p.set_defaults(func=cmd_ingest)
@@ -335,7 +345,7 @@ def _register_ingest(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _common(p)
     p.add_argument("action", choices=("list", "retry"), nargs="?", default="list")
     p.add_argument("--id", type=int, action="append", help="only this dead letter (repeatable)")
-    p.add_argument("--source")
+    p.add_argument("--source", type=_source_name)
     p.add_argument("--all", action="store_true", help="list: include reprocessed ones")
     p.add_argument("--fixed", type=Path, metavar="FILE", help="retry: corrected JSON event for one --id")
     p.add_argument("--json", action="store_true")
@@ -350,7 +360,7 @@ def _register_record(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         _common(r)
         r.add_argument("--id", required=True, help="source_event_id")
         r.add_argument("--service", required=True)
-        r.add_argument("--source", help="reporting system (default manual)")
+        r.add_argument("--source", type=_source_name, help="reporting system (default manual)")
         if name == "deployment":
             r.add_argument("--environment", default="production")
             r.add_argument("--deployed-at", required=True, help="ISO 8601 with offset")
@@ -383,7 +393,7 @@ def _register_compute_report(dsub: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--benchmark-year", type=int, help="DORA report year of the classes")
     p.add_argument("--backfill", type=int, default=1, metavar="DAYS",
                    help="compute the DAYS days ending with --as-of (trend history)")
-    p.add_argument("--source", action="append", help="only events of this source (repeatable)")
+    p.add_argument("--source", action="append", type=_source_name, help="only events of this source (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compute)
 
@@ -402,7 +412,7 @@ def _register_quality(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = qsub.add_parser("run", help="run the checks, store them in quality_results, print the score")
     _common(p)
     p.add_argument("--as-of", type=_date, help="judge the data as of the end of this day (default: today)")
-    p.add_argument("--source", action="append", help="only events of this source (repeatable)")
+    p.add_argument("--source", action="append", type=_source_name, help="only events of this source (repeatable)")
     p.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, help="score row passes from this score")
     p.add_argument("--no-record", action="store_true", help="print only, write nothing")
     p.add_argument("--json", action="store_true")

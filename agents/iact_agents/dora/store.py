@@ -7,21 +7,29 @@ the replay is harmless because every statement is an upsert keyed by ``(source, 
 
 Upserts use ``INSERT ... ON DUPLICATE KEY UPDATE``, whose affected-row count says what happened: 1 a new
 row, 2 an existing row that changed (an incident that got its ``resolved_at``), 0 an identical row (a
-re-sent event: a no-op). Datetimes are stored as naive UTC ``DATETIME(6)``.
+re-sent event: a no-op). Datetimes are stored as naive UTC ``DATETIME(6)``. Identifiers (``source``,
+``source_event_id``, the references) are compared exactly by the database (binary collation, migration
+0013), as Python compares them.
+
+What goes wrong is said as it is: a server that cannot be reached (or stays busy through the retries)
+is :class:`~iact_agents.errors.ServiceUnavailable` (exit 3); a server that answers and refuses a
+statement (a packet over ``max_allowed_packet``, a value the table does not take, a missing privilege)
+is :class:`StoreRefused` (exit 4). A refusal caused by the data of one event costs only that event: its
+batch is replayed one event at a time and the refused one becomes a dead letter, field ``(store)``.
 """
 
 # ruff: noqa: S608  (SQL text is built only from this module's table and column names; values are bound)
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,13 +37,24 @@ import pymysql
 import pymysql.cursors
 from pydantic import ValidationError
 
-from .. import mysqlconn
-from ..errors import ServiceUnavailable
-from .models import Change, Deployment, Incident, ParseResult, Rejection, parse_object
+from .. import mysqlconn, storable
+from ..errors import AgentError, ServiceUnavailable
+from .models import (
+    RAW_PREFIX_BYTES,
+    Change,
+    Deployment,
+    FieldError,
+    Incident,
+    ParseResult,
+    Rejection,
+    parse_json,
+    read_line,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Server errors worth a retry: the statement may succeed on a fresh connection or a second try.
 TRANSIENT_ERRORS = frozenset({
@@ -46,14 +65,63 @@ TRANSIENT_ERRORS = frozenset({
     2013,  # CR_SERVER_LOST
     4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
 })
+# Server errors that mean "no conversation with the server", besides every client error (2000-2999).
+CONNECTION_ERRORS = frozenset({
+    1040,  # ER_CON_COUNT_ERROR (too many connections)
+    1053,  # ER_SERVER_SHUTDOWN
+    1152,  # ER_ABORTING_CONNECTION
+    1158, 1159,  # ER_NET_READ_ERROR, ER_NET_READ_INTERRUPTED
+    1160, 1161,  # ER_NET_ERROR_ON_WRITE, ER_NET_WRITE_INTERRUPTED
+    1927,  # ER_CONNECTION_KILLED
+    4031,  # ER_CLIENT_INTERACTION_TIMEOUT
+})
+# Server errors about the data of the statement (its row, its size): one event's fault, not the batch's.
+ROW_ERRORS = frozenset({
+    1048,  # ER_BAD_NULL_ERROR
+    1062,  # ER_DUP_ENTRY
+    1153,  # ER_NET_PACKET_TOO_LARGE (bigger than max_allowed_packet)
+    1264,  # ER_WARN_DATA_OUT_OF_RANGE
+    1265,  # WARN_DATA_TRUNCATED
+    1292,  # ER_TRUNCATED_WRONG_VALUE (e.g. an incorrect datetime)
+    1300,  # ER_INVALID_CHARACTER_STRING
+    1366,  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD (e.g. an incorrect string value)
+    1406,  # ER_DATA_TOO_LONG
+    1452,  # ER_NO_REFERENCED_ROW_2
+    3140,  # ER_INVALID_JSON_TEXT
+    4025,  # ER_CONSTRAINT_FAILED (a CHECK constraint)
+})
 BATCH_SIZE = 500
 DEAD_LETTER_SOURCE_MAX = 64
 REASON_MAX = 1024
+# Column sizes of the text the dead-letter table keeps (migrations 0001, 0011).
+_DL_EVENT_TYPE_MAX, _DL_ID_MAX, _DL_FIELD_MAX, _DL_INPUT_MAX = 16, 191, 191, 255
+
+
+class StoreRefused(AgentError):
+    """MySQL answered and refused a statement: not a connection problem, so a retry does not help.
+    ``per_row``: the refusal is about the data of the statement (its values, its size), so the other
+    events of a batch can still be stored. Exit code 4."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, detail: str, code: int | None = None, *, per_row: bool = False) -> None:
+        super().__init__(message)
+        self.detail = detail
+        """What the server said, e.g. ``(1406) Data too long for column 'title' at row 1``."""
+        self.code = code
+        self.per_row = per_row
 
 
 def error_code(exc: BaseException) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
+
+
+def _server_message(exc: BaseException) -> str:
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    if len(args) > 1 and isinstance(args[0], int):
+        return f"({args[0]}) {args[1]}"
+    return str(exc)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -65,12 +133,36 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError) and error_code(exc) in TRANSIENT_ERRORS
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """No conversation with the server: connection refused, lost, killed, timed out."""
+    if isinstance(exc, ServiceUnavailable | pymysql.err.InterfaceError):
+        return True
+    code = error_code(exc)
+    return code is not None and (2000 <= code < 3000 or code in CONNECTION_ERRORS)
+
+
+def failure(exc: BaseException, what: str, attempts: int) -> AgentError:
+    """The agent error that says what went wrong with ``what`` after ``attempts`` tries."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if isinstance(exc, UnicodeEncodeError):  # refused before it was sent
+        detail = f"a value is not UTF-8 text ({exc.reason})"
+        return StoreRefused(f"{what}: {detail}", detail, per_row=True)
+    detail = _server_message(exc)
+    if is_transient(exc) or is_unreachable(exc):
+        return ServiceUnavailable(f"{what} failed after {attempts} attempt(s), MySQL unreachable or busy: {detail}")
+    code = error_code(exc)
+    return StoreRefused(f"{what}: MySQL refused it: {detail}", detail, code, per_row=code in ROW_ERRORS)
+
+
 def utc_naive(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def utc_aware(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
+def utc_aware(value: Any) -> Any:
+    """A stored naive UTC datetime as an aware one; anything else (NULL, or what the driver returns for
+    a zero date: a string) unchanged, for the model to accept or refuse."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
 
 
 class Database:
@@ -129,14 +221,10 @@ class Database:
                     result = work(cur)
                 conn.commit()
                 return result
-            except (pymysql.err.OperationalError, pymysql.err.InterfaceError, ServiceUnavailable) as exc:
+            except (pymysql.err.MySQLError, ServiceUnavailable, UnicodeEncodeError) as exc:
                 self._discard()
                 if not is_transient(exc) or attempt == self.attempts:
-                    if isinstance(exc, ServiceUnavailable):
-                        raise
-                    raise ServiceUnavailable(
-                        f"{what} failed after {attempt} attempt(s): ({error_code(exc)}) {exc}"
-                    ) from None
+                    raise failure(exc, what, attempt) from None
                 self.retries += 1
                 log.warning("%s: transient MySQL error (%s), retry %d in %.1f s", what, exc, attempt, delay)
                 self._sleep(delay)
@@ -186,6 +274,28 @@ class IngestCounts:
         }
 
 
+def event_row(event: Deployment | Change | Incident) -> tuple[str, dict[str, Any]]:
+    """The table and the row of one event (``change_ids`` go to ``deployment_changes``, apart)."""
+    base = {"source": event.source, "source_event_id": event.source_event_id, "service": event.service}
+    if isinstance(event, Deployment):
+        return "deployments", {
+            **base, "environment": event.environment, "version": event.version, "commit_sha": event.commit_sha,
+            "status": event.status, "started_at": utc_naive(event.started_at),
+            "finished_at": utc_naive(event.deployed_at),
+        }
+    if isinstance(event, Change):
+        return "changes", {
+            **base, "commit_sha": event.commit_sha, "committed_at": utc_naive(event.committed_at),
+            "authored_at": utc_naive(event.authored_at), "first_commit_at": utc_naive(event.first_commit_at),
+            "deployment_ref": event.deployment_id,
+        }
+    return "incidents", {
+        **base, "environment": event.environment, "severity": event.severity, "title": event.title,
+        "started_at": utc_naive(event.started_at), "resolved_at": utc_naive(event.resolved_at),
+        "deployment_ref": event.deployment_id,
+    }
+
+
 def _upsert(cur: pymysql.cursors.Cursor, table: str, row: dict[str, Any]) -> int:
     cols = list(row)
     updates = ", ".join(f"{c} = VALUES({c})" for c in cols if c not in ("source", "source_event_id"))
@@ -198,13 +308,9 @@ def _upsert(cur: pymysql.cursors.Cursor, table: str, row: dict[str, Any]) -> int
 
 def upsert_event(cur: pymysql.cursors.Cursor, event: Deployment | Change | Incident) -> str:
     """Store one event; ``inserted``, ``updated`` or ``unchanged``."""
-    base = {"source": event.source, "source_event_id": event.source_event_id, "service": event.service}
+    table, row = event_row(event)
+    affected = _upsert(cur, table, row)
     if isinstance(event, Deployment):
-        affected = _upsert(cur, "deployments", {
-            **base, "environment": event.environment, "version": event.version, "commit_sha": event.commit_sha,
-            "status": event.status, "started_at": utc_naive(event.started_at),
-            "finished_at": utc_naive(event.deployed_at),
-        })
         cur.execute("SELECT id FROM deployments WHERE source = %s AND source_event_id = %s",
                     (event.source, event.source_event_id))
         found = cur.fetchone()
@@ -220,18 +326,6 @@ def upsert_event(cur: pymysql.cursors.Cursor, event: Deployment | Change | Incid
                                 [(dep_id, ref) for ref in sorted(want)])
             if affected == 0:
                 affected = 2
-    elif isinstance(event, Change):
-        affected = _upsert(cur, "changes", {
-            **base, "commit_sha": event.commit_sha, "committed_at": utc_naive(event.committed_at),
-            "authored_at": utc_naive(event.authored_at), "first_commit_at": utc_naive(event.first_commit_at),
-            "deployment_ref": event.deployment_id,
-        })
-    else:
-        affected = _upsert(cur, "incidents", {
-            **base, "environment": event.environment, "severity": event.severity, "title": event.title,
-            "started_at": utc_naive(event.started_at), "resolved_at": utc_naive(event.resolved_at),
-            "deployment_ref": event.deployment_id,
-        })
     return {1: "inserted", 2: "updated"}.get(affected, "unchanged")
 
 
@@ -248,56 +342,123 @@ def _reason(rejection: Rejection) -> str:
     return "; ".join(f"{e.field}: {e.reason}" for e in rejection.errors)[:REASON_MAX]
 
 
+def _clip(value: str | None, limit: int) -> str | None:
+    return (storable.clean_text(value)[:limit] or None) if value else None
+
+
+def dead_letter_row(rejection: Rejection, input_name: str, default_source: str | None) -> tuple[Any, ...]:
+    """``(source, payload, payload_sha256, event_type, source_event_id, field, input_name, reason)`` of a
+    dead letter, each cut to its column (a rejection's own text is already storable and bounded)."""
+    source = _clip(rejection.source or default_source, DEAD_LETTER_SOURCE_MAX) or "unknown"
+    return (source, rejection.raw, rejection.raw_sha256, _clip(rejection.event_type, _DL_EVENT_TYPE_MAX),
+            _clip(rejection.source_event_id, _DL_ID_MAX), rejection.field[:_DL_FIELD_MAX],
+            _clip(f"{input_name}:{rejection.line}", _DL_INPUT_MAX), _reason(rejection))
+
+
 def store_rejection(
     cur: pymysql.cursors.Cursor, rejection: Rejection, input_name: str, default_source: str | None
 ) -> bool:
     """Keep a rejected line as a pending dead letter; True if it is a new one (the same bad line again
     only counts an attempt)."""
-    source = (rejection.source or default_source or "unknown")[:DEAD_LETTER_SOURCE_MAX]
-    digest = hashlib.sha256(rejection.raw.encode("utf-8")).hexdigest()
     affected = cur.execute(
         "INSERT INTO dora_rejected_events (source, payload, payload_sha256, event_type, source_event_id, field, "
         "input_name, reason, attempts, last_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, NOW(6)) "
         "ON DUPLICATE KEY UPDATE reason = VALUES(reason), field = VALUES(field), "
         "input_name = VALUES(input_name), attempts = attempts + 1, last_attempt_at = NOW(6), "
         "reprocessed_at = NULL",
-        (source, rejection.raw, digest, (rejection.event_type or "")[:16] or None,
-         (rejection.source_event_id or "")[:191] or None, rejection.field[:191],
-         f"{input_name}:{rejection.line}"[:255], _reason(rejection)),
+        dead_letter_row(rejection, input_name, default_source),
     )
     return affected == 1
+
+
+def _in_batches(
+    db: Database, items: Sequence[T], work: Callable[[pymysql.cursors.Cursor, Sequence[T]], R],
+    add: Callable[[R], None], *, what: str, batch_size: int = BATCH_SIZE,
+) -> list[tuple[T, StoreRefused]]:
+    """``work`` over ``items`` in batches, each one retried transaction whose result goes to ``add``. A
+    batch refused because of its data is replayed one item at a time; the items refused alone are
+    returned with their refusal. Other failures end the run."""
+
+    def run(chunk: Sequence[T]) -> R:
+        def unit(cur: pymysql.cursors.Cursor) -> R:
+            return work(cur, chunk)
+        return db.run(unit, what)
+
+    refused: list[tuple[T, StoreRefused]] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        try:
+            add(run(chunk))
+            continue
+        except StoreRefused as exc:
+            if not exc.per_row:
+                raise
+            if len(chunk) == 1:
+                refused.append((chunk[0], exc))
+                continue
+            log.warning("%s; storing that batch one by one", exc)
+        for item in chunk:
+            try:
+                add(run([item]))
+            except StoreRefused as one:
+                if not one.per_row:
+                    raise
+                refused.append((item, one))
+    return refused
+
+
+def _refused_event(parsed: ParseResult, index: int, exc: StoreRefused) -> Rejection:
+    event = parsed.accepted[index]
+    try:
+        raw = event.model_dump_json()
+    except ValueError:
+        raw = repr(event)
+    return Rejection(parsed.line_of(index), (FieldError("(store)", f"MySQL refused it: {exc.detail}"),), raw,
+                     event.type, event.source_event_id, event.source)
 
 
 def ingest(
     db: Database, parsed: ParseResult, input_name: str, *, default_source: str | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> IngestCounts:
-    """Store the accepted events (in batches, each one retried transaction) and the rejected lines."""
+    """Store the accepted events (in batches, each one retried transaction) and the rejected lines.
+
+    An event the server refuses because of its data becomes a dead letter (field ``(store)``) and is
+    counted as rejected; the other events of its batch are stored. A dead letter the server refuses is
+    stored again with only the first :data:`~.models.RAW_PREFIX_BYTES` of its line."""
     total = IngestCounts(
         read=parsed.lines_read, accepted=len(parsed.accepted), duplicates=len(parsed.duplicates),
         rejected=len(parsed.rejected), rejections=[r.describe() for r in parsed.rejected],
     )
     before = db.retries
-    events = parsed.accepted
-    for start in range(0, len(events), batch_size):
-        chunk = events[start:start + batch_size]
 
-        def work(cur: pymysql.cursors.Cursor, chunk: Sequence[Deployment | Change | Incident] = chunk
-                 ) -> IngestCounts:
-            got = IngestCounts()
-            for event in chunk:
-                outcome = upsert_event(cur, event)
-                setattr(got, outcome, getattr(got, outcome) + 1)
-                got.dead_letters_resolved += _resolve_dead_letters(cur, event)
-            return got
+    def store_events(cur: pymysql.cursors.Cursor, chunk: Sequence[int]) -> IngestCounts:
+        got = IngestCounts()
+        for index in chunk:
+            event = parsed.accepted[index]
+            outcome = upsert_event(cur, event)
+            setattr(got, outcome, getattr(got, outcome) + 1)
+            got.dead_letters_resolved += _resolve_dead_letters(cur, event)
+        return got
 
-        total.add(db.run(work, f"ingest of {input_name}"))
-    if parsed.rejected:
+    refused = _in_batches(db, range(len(parsed.accepted)), store_events, total.add, what=f"ingest of {input_name}",
+                          batch_size=batch_size)
+    letters = [*parsed.rejected, *(_refused_event(parsed, i, exc) for i, exc in refused)]
+    total.accepted -= len(refused)
+    total.rejected += len(refused)
+    total.rejections.extend(r.describe() for r in letters[len(parsed.rejected):])
 
-        def dead(cur: pymysql.cursors.Cursor) -> int:
-            return sum(store_rejection(cur, r, input_name, default_source) for r in parsed.rejected)
+    def store_letters(cur: pymysql.cursors.Cursor, chunk: Sequence[Rejection]) -> int:
+        return sum(store_rejection(cur, r, input_name, default_source) for r in chunk)
 
-        total.dead_letters_new = db.run(dead, f"dead letters of {input_name}")
+    def count_new(n: int) -> None:
+        total.dead_letters_new += n
+
+    what = f"dead letters of {input_name}"
+    for letter, exc in _in_batches(db, letters, store_letters, count_new, what=what, batch_size=batch_size):
+        log.warning("%s (line %d); keeping only the start of the line", exc, letter.line)
+        short = [replace(letter, raw=storable.utf8_prefix(letter.raw, RAW_PREFIX_BYTES))]
+        count_new(db.run(partial(store_letters, chunk=short), what))
     total.retries = db.retries - before
     return total
 
@@ -356,39 +517,48 @@ class RetryCounts:
         return {"retried": self.retried, "ingested": self.ingested, "still_rejected": self.still_rejected}
 
 
+def _validate_again(payload: str | bytes, source: str) -> Deployment | Change | Incident | Rejection:
+    text = read_line(payload, 0)
+    if text is None:
+        return Rejection(0, (FieldError("(event)", "empty"),), "")
+    return text if isinstance(text, Rejection) else parse_json(text, 0, source)
+
+
 def retry_dead_letters(
-    db: Database, letters: Iterable[DeadLetter], *, fixed_payload: str | None = None
+    db: Database, letters: Iterable[DeadLetter], *, fixed_payload: str | bytes | None = None
 ) -> RetryCounts:
     """Validate each pending dead letter again (with ``fixed_payload`` instead of its own, for one
     letter corrected by hand); valid ones are ingested and marked reprocessed, the others keep
-    waiting with the new reason and one more attempt."""
+    waiting with the new reason and one more attempt (as do events the server refuses)."""
     counts = RetryCounts()
     for letter in letters:
-        payload = fixed_payload if fixed_payload is not None else letter.payload
         counts.retried += 1
-        try:
-            obj: Any = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            event: Deployment | Change | Incident | Rejection | None = None
-            bad_reason: str | None = f"(event): not valid JSON: {exc.msg} at column {exc.colno}"
-        else:
-            event = parse_object(obj, 0, payload, letter.source)
-            bad_reason = _reason(event) if isinstance(event, Rejection) else None
+        event = _validate_again(fixed_payload if fixed_payload is not None else letter.payload, letter.source)
+        bad_reason = _reason(event) if isinstance(event, Rejection) else None
 
-        def work(cur: pymysql.cursors.Cursor, event: Any = event, bad_reason: str | None = bad_reason,
-                 letter: DeadLetter = letter) -> bool:
-            if bad_reason is not None:
-                cur.execute(
-                    "UPDATE dora_rejected_events SET reason = %s, attempts = attempts + 1, last_attempt_at = NOW(6) "
-                    "WHERE id = %s", (bad_reason[:REASON_MAX], letter.id))
-                return False
+        def still_bad(cur: pymysql.cursors.Cursor, reason: str, letter: DeadLetter = letter) -> bool:
+            cur.execute("UPDATE dora_rejected_events SET reason = %s, attempts = attempts + 1, "
+                        "last_attempt_at = NOW(6) WHERE id = %s", (reason[:REASON_MAX], letter.id))
+            return False
+
+        def work(cur: pymysql.cursors.Cursor, event: Any = event, letter: DeadLetter = letter) -> bool:
+            if isinstance(event, Rejection):
+                return still_bad(cur, _reason(event))
             upsert_event(cur, event)
             _resolve_dead_letters(cur, event)
             cur.execute("UPDATE dora_rejected_events SET reprocessed_at = NOW(6), attempts = attempts + 1, "
                         "last_attempt_at = NOW(6) WHERE id = %s", (letter.id,))
             return True
 
-        if db.run(work, f"retry of dead letter {letter.id}"):
+        what = f"retry of dead letter {letter.id}"
+        try:
+            done = db.run(work, what)
+        except StoreRefused as exc:
+            if not exc.per_row:
+                raise
+            bad_reason = f"(store): MySQL refused it: {exc.detail}"
+            done = db.run(partial(still_bad, reason=bad_reason), what)
+        if done:
             counts.ingested += 1
             counts.messages.append(f"dead letter {letter.id}: ingested")
         else:
@@ -400,12 +570,30 @@ def retry_dead_letters(
 # --- loading events -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SkippedRow:
+    """A stored row that is no longer a valid event (a timestamp outside the storable range, stored
+    before ingest checked it; a value written around the agent): left out of compute, reported by the
+    quality checks."""
+
+    table: str
+    row_id: int
+    source: str
+    source_event_id: str
+    service: str
+    reason: str
+
+    @property
+    def event_type(self) -> str:
+        return self.table.removesuffix("s")
+
+
 @dataclass
 class LoadedEvents:
     deployments: list[Deployment]
     changes: list[Change]
     incidents: list[Incident]
-    skipped: int = 0
+    skipped_rows: list[SkippedRow] = field(default_factory=list)
     pending_dead_letters: int = 0
     dead_letter_samples: list[tuple[str, str, str]] = field(default_factory=list)
     """``(event_type, source_event_id or input, reason)`` of up to 50 pending dead letters."""
@@ -414,6 +602,10 @@ class LoadedEvents:
     def total(self) -> int:
         return len(self.deployments) + len(self.changes) + len(self.incidents)
 
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_rows)
+
 
 def _source_filter(sources: Sequence[str], column: str = "source") -> tuple[str, list[Any]]:
     if not sources:
@@ -421,9 +613,30 @@ def _source_filter(sources: Sequence[str], column: str = "source") -> tuple[str,
     return f" WHERE {column} IN ({', '.join(['%s'] * len(sources))})", list(sources)
 
 
+def event_from_row(
+    table: str, row_id: int, data: dict[str, Any]
+) -> Deployment | Change | Incident | SkippedRow:
+    """The event of one stored row, or why it is not one; never raises."""
+    models: dict[str, type[Deployment] | type[Change] | type[Incident]] = {
+        "deployments": Deployment, "changes": Change, "incidents": Incident}
+    try:
+        return models[table].model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(row)"
+        reason = f"{where}: {err['msg']}"
+    except (ValueError, TypeError, OverflowError) as exc:  # pragma: no cover - pydantic wraps these
+        reason = f"{type(exc).__name__}: {exc}"
+    def text(name: str) -> str:
+        return storable.clean_text(str(data.get(name)))
+
+    return SkippedRow(table, row_id, text("source"), text("source_event_id"), text("service"),
+                      storable.clean_text(reason))
+
+
 def load_events(db: Database, sources: Sequence[str] = ()) -> LoadedEvents:
-    """Every stored event (of ``sources`` only, if given) as models; rows that no longer validate are
-    skipped with a warning (and counted)."""
+    """Every stored event (of ``sources`` only, if given) as models; a row that is no longer a valid
+    event is skipped with a warning and kept in ``skipped_rows`` for the quality checks."""
 
     def work(cur: pymysql.cursors.Cursor) -> LoadedEvents:
         where, args = _source_filter(sources)
@@ -438,23 +651,23 @@ def load_events(db: Database, sources: Sequence[str] = ()) -> LoadedEvents:
         for dep_id, ref in cur.fetchall():
             links.setdefault(dep_id, []).append(ref)
         for (dep_id, source, sid, service, env, version, sha, status, started, finished) in dep_rows:
-            _append(out, out.deployments, Deployment, {
+            _append(out, "deployments", dep_id, {
                 "source": source, "source_event_id": sid, "service": service, "environment": env,
                 "version": version, "commit_sha": sha, "status": status, "started_at": utc_aware(started),
                 "deployed_at": utc_aware(finished), "change_ids": tuple(sorted(links.get(dep_id, []))),
             })
-        cur.execute(f"SELECT source, source_event_id, service, commit_sha, committed_at, authored_at, "
+        cur.execute(f"SELECT id, source, source_event_id, service, commit_sha, committed_at, authored_at, "
                     f"first_commit_at, deployment_ref FROM changes{where}", args)
-        for (source, sid, service, sha, committed, authored, first, ref) in cur.fetchall():
-            _append(out, out.changes, Change, {
+        for (row_id, source, sid, service, sha, committed, authored, first, ref) in cur.fetchall():
+            _append(out, "changes", row_id, {
                 "source": source, "source_event_id": sid, "service": service, "commit_sha": sha,
                 "committed_at": utc_aware(committed), "authored_at": utc_aware(authored),
                 "first_commit_at": utc_aware(first), "deployment_id": ref,
             })
-        cur.execute(f"SELECT source, source_event_id, service, environment, severity, title, started_at, "
+        cur.execute(f"SELECT id, source, source_event_id, service, environment, severity, title, started_at, "
                     f"resolved_at, deployment_ref FROM incidents{where}", args)
-        for (source, sid, service, env, severity, title, started, resolved, ref) in cur.fetchall():
-            _append(out, out.incidents, Incident, {
+        for (row_id, source, sid, service, env, severity, title, started, resolved, ref) in cur.fetchall():
+            _append(out, "incidents", row_id, {
                 "source": source, "source_event_id": sid, "service": service, "environment": env,
                 "severity": severity, "title": title, "started_at": utc_aware(started),
                 "resolved_at": utc_aware(resolved), "deployment_id": ref,
@@ -472,13 +685,19 @@ def load_events(db: Database, sources: Sequence[str] = ()) -> LoadedEvents:
     return db.run(work, "loading the DORA events")
 
 
-def _append(out: LoadedEvents, target: list[Any], model: type[Any], data: dict[str, Any]) -> None:
-    try:
-        target.append(model.model_validate(data))
-    except ValidationError as exc:
-        out.skipped += 1
-        log.warning("stored %s %s/%s no longer validates, skipped: %s", model.__name__.lower(),
-                    data["source"], data["source_event_id"], exc.errors()[0]["msg"])
+def _append(out: LoadedEvents, table: str, row_id: int, data: dict[str, Any]) -> None:
+    got = event_from_row(table, row_id, data)
+    if isinstance(got, SkippedRow):
+        out.skipped_rows.append(got)
+        log.warning("stored %s row %d (%s/%s) is not a valid event, skipped: %s", table, row_id, got.source,
+                    got.source_event_id, got.reason)
+    elif isinstance(got, Deployment):
+        out.deployments.append(got)
+    elif isinstance(got, Change):
+        out.changes.append(got)
+    else:
+        out.incidents.append(got)
+
 
 
 # --- snapshots ----------------------------------------------------------------------------------------

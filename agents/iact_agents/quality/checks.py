@@ -25,6 +25,9 @@ consistency.incident_deployment_production  an incident is linked to a deploymen
 consistency.change_deployment_known         a change's ``deployment_id`` does not resolve
 consistency.deployment_changes_known        an entry of a deployment's ``change_ids`` does not resolve
 consistency.change_same_service             a change is shipped by a deployment of another service
+consistency.ids_distinct                    an event's id differs from another's of the same type and
+                                            source only in case, accents or invisible characters (the
+                                            store keeps them apart; before migration 0013 it merged them)
 anomaly.daily_deployments                   a service-day's production deployments are anomalous
 anomaly.daily_incidents                     a service-day's incidents are anomalous
 ==========================================  ==============================================================
@@ -32,6 +35,7 @@ anomaly.daily_incidents                     a service-day's incidents are anomal
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -244,7 +248,33 @@ def consistency_checks(
           for c, d in pairs if d.service != c.service]
     out.append(_result(name, "consistency", "changes", "changes shipped by a deployment of their own service",
                        evaluated=len(pairs), findings=f6))
+    out.append(ids_distinct_check([*deployments, *changes, *incidents]))
     return out
+
+
+def _folded(event_id: str) -> str:
+    """``event_id`` without case, accents and invisible (format) characters: what a case- and
+    accent-insensitive collation would have compared."""
+    decomposed = unicodedata.normalize("NFKD", event_id)
+    return "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Cf")).casefold()
+
+
+def ids_distinct_check(events: Sequence[Deployment | Change | Incident]) -> CheckResult:
+    """Ids are compared exactly, so ``Deploy-A`` and ``deploy-a`` are two events; a source that sends
+    both probably means one (or changed how it spells its ids), and before migration 0013 the database
+    had merged them into one row. Every member of such a group is reported, none is dropped."""
+    name = "consistency.ids_distinct"
+    groups: dict[tuple[str, str, str], list[Deployment | Change | Incident]] = {}
+    for e in events:
+        groups.setdefault((e.type, e.source, _folded(e.source_event_id)), []).append(e)
+    findings = []
+    for members in groups.values():
+        if len(members) > 1:
+            spellings = ", ".join(repr(m.source_event_id) for m in members)
+            findings += [_finding(name, m, f"ids {spellings} differ only in case, accents or invisible characters")
+                         for m in members]
+    return _result(name, "consistency", "all", "events whose id is not a look-alike of another's",
+                   evaluated=len(events), findings=findings)
 
 
 # --- anomaly ------------------------------------------------------------------------------------------

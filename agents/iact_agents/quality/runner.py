@@ -1,8 +1,10 @@
 """``iact-agent quality run``: the checks of :mod:`.checks` over the stored DORA events, written to
 ``quality_results`` (one row per check and one ``score`` row per run, all with the run's UUID).
 
-The schema check over stored data: every stored event passed validation, so the population is the
-stored events plus the pending dead letters, and each pending dead letter is a failure.
+The schema checks over stored data: ``schema.ingest``, whose population is the stored events plus the
+pending dead letters, each pending dead letter a failure; and ``schema.stored_rows``, whose population is
+every stored row read, each row that is not a valid event (skipped by ``dora compute``: a timestamp
+outside the storable range stored before ingest checked it, a value written around the agent) a failure.
 
 Row values: ``status`` ``pass`` when nothing failed (the score row: when the score is at least
 ``min_score``), else ``fail``; ``observed_value`` the pass rate 0..1 (the score row: the score 0..100);
@@ -38,9 +40,22 @@ def stored_schema_check(loaded: LoadedEvents) -> CheckResult:
     )
 
 
+def stored_rows_check(loaded: LoadedEvents) -> CheckResult:
+    name = "schema.stored_rows"
+    findings = tuple(
+        Finding(name, r.event_type, r.source_event_id, r.service,
+                f"{r.table} row {r.row_id}: {r.reason}; left out of the metrics")
+        for r in loaded.skipped_rows
+    )
+    return CheckResult(
+        name, "schema", "stored rows that are valid events (the others are left out of the metrics)",
+        loaded.total + loaded.skipped, loaded.skipped, findings, "dora",
+    )
+
+
 def run_quality(loaded: LoadedEvents, as_of: datetime, config: QualityConfig | None = None) -> QualityReport:
     report = run_checks(loaded.deployments, loaded.changes, loaded.incidents, as_of=as_of, config=config)
-    checks = (stored_schema_check(loaded), *report.checks)
+    checks = (stored_schema_check(loaded), stored_rows_check(loaded), *report.checks)
     return QualityReport(report.as_of, checks, quality_score(checks))
 
 

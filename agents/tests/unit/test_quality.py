@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from iact_agents.dora.models import Change, Deployment, Incident, parse_events
+from iact_agents.dora.store import LoadedEvents, SkippedRow
 from iact_agents.quality.anomaly import daily_series, detect_anomalies, modified_z_scores
 from iact_agents.quality.checks import QualityConfig, run_checks, schema_check
+from iact_agents.quality.runner import run_quality
 from iact_agents.quality.score import CATEGORY_WEIGHTS, CheckResult, quality_score
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -136,6 +138,7 @@ def _dataset() -> tuple[list[Deployment], list[Change], list[Incident]]:
         _change("c3", at(5), first_commit_at=at(6)),  # first commit after the merged commit; unlinked
         _change("c4", at(11, 9), service="search", deployment_id="d2"),  # shipped by checkout's d2
         _change("c5", at(29)),  # unlinked but within the 7-day grace period: not evaluated
+        _change("C5", at(29)),  # the same id as c5 but for case: kept apart, reported as a look-alike
         _change("c6", at(1), deployment_id="nope"),  # names an unknown deployment
     ]
     incidents = [
@@ -161,13 +164,14 @@ def test_every_planted_fault_is_found_and_nothing_else() -> None:
         "range.deployment_duration": (1, ["d2"]),
         "range.change_commit_order": (2, ["c3"]),
         "range.deployment_after_commits": (3, ["d1"]),
-        "range.not_in_future": (21, ["d4"]),
+        "range.not_in_future": (22, ["d4"]),
         "consistency.incident_deployment_known": (2, ["i3"]),
         "consistency.incident_same_service": (1, ["i2"]),
         "consistency.incident_deployment_production": (1, []),
         "consistency.change_same_service": (3, ["c4"]),
         "consistency.deployment_changes_known": (2, ["d1"]),
         "consistency.change_deployment_known": (3, ["c6"]),
+        "consistency.ids_distinct": (22, ["c5", "C5"]),
         # 30 days (Oct 31 .. Nov 29) for each of 2 services.
         "anomaly.daily_deployments": (60, ["search/2026-11-20"]),
         "anomaly.daily_incidents": (60, []),
@@ -182,11 +186,11 @@ def test_every_planted_fault_is_found_and_nothing_else() -> None:
 def test_score_of_the_data_set_hand_computed() -> None:
     deployments, changes, incidents = _dataset()
     report = run_checks(deployments, changes, incidents, as_of=AS_OF)
-    # null 16/19, range 25/30, consistency 7/12, anomaly 119/120, no schema check (no parse result):
-    # 100 * (0.1*16/19 + 0.3*25/30 + 0.25*7/12 + 0.15*119/120) / 0.8 = 78.599... -> 78.6
-    assert report.score.score == 78.6
+    # null 16/19, range 26/31, consistency 27/34, anomaly 119/120, no schema check (no parse result):
+    # 100 * (0.1*16/19 + 0.3*26/31 + 0.25*27/34 + 0.15*119/120) / 0.8 = 85.387... -> 85.4
+    assert report.score.score == 85.4
     rates = report.score.category_rates
-    assert rates == {"null": 16 / 19, "range": 25 / 30, "consistency": 7 / 12, "anomaly": 119 / 120}
+    assert rates == {"null": 16 / 19, "range": 26 / 31, "consistency": 27 / 34, "anomaly": 119 / 120}
 
 
 def test_clean_data_scores_100() -> None:
@@ -243,3 +247,32 @@ def test_links_to_non_production_and_ambiguous_deployments_are_reported() -> Non
     assert "ambiguous" in known.findings[0].message
     assert [f.source_event_id for f in by_name["consistency.change_deployment_known"].findings] == ["x"]
     assert by_name["consistency.incident_deployment_known"].dataset == "incidents"
+
+
+def test_ids_that_differ_only_in_case_accents_or_invisible_characters_are_reported() -> None:
+    # Kept apart since migration 0013 (exact ids); the old collation had merged each pair into one row.
+    deployments = [_dep("Deploy-A", at(10)), _dep("deploy-a", at(10, 1)), _dep("café", at(10, 2)),
+                   _dep("cafe", at(10, 3)), _dep("zw\u200bid", at(10, 4)), _dep("zwid", at(10, 5)),
+                   _dep("deploy-a", at(10, 6), source="github"),  # another source: its own namespace
+                   _dep("solo", at(10, 7))]
+    changes = [_change("SOLO", at(9))]  # another type: its own namespace
+    by_name = {c.check: c for c in run_checks(deployments, changes, [], as_of=AS_OF).checks}
+    check = by_name["consistency.ids_distinct"]
+    assert (check.evaluated, check.category) == (9, "consistency")
+    assert [f.source_event_id for f in check.findings] == ["Deploy-A", "deploy-a", "café", "cafe", "zw\u200bid",
+                                                           "zwid"]
+    assert "'Deploy-A', 'deploy-a'" in check.findings[0].message
+
+
+def test_stored_rows_that_compute_skipped_fail_their_check() -> None:
+    good = _inc("i1", at(10), at(10, 1))
+    skipped = SkippedRow("incidents", 42, "manual", "go-zero", "checkout",
+                         "started_at: Value error, outside the storable range 1970-01-01 .. 2200-01-01 UTC")
+    report = run_quality(LoadedEvents([], [], [good], skipped_rows=[skipped]), AS_OF)
+    check = next(c for c in report.checks if c.check == "schema.stored_rows")
+    assert (check.evaluated, check.failed, check.category) == (2, 1, "schema")
+    (finding,) = check.findings
+    assert (finding.event_type, finding.source_event_id, finding.service) == ("incident", "go-zero", "checkout")
+    assert finding.message.startswith("incidents row 42: started_at: ")
+    # schema pools schema.ingest (1 stored event, no dead letter: 1 of 1) and schema.stored_rows (1 of 2).
+    assert report.score.category_rates["schema"] == 2 / 3

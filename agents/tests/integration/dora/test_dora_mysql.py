@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import date, datetime, time, timedelta
-from pathlib import Path
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pymysql
 import pytest
+from dora_support import at, query, run_json, write_jsonl
 from iact_agents import mysqlconn
 from iact_agents.cli import main
 from iact_agents.dora.store import Database
 
 Ctx = Any  # conftest.Ctx (test folders are not packages)
-
-
-def at(day: date, offset_days: int, hour: int) -> str:
-    return datetime.combine(day + timedelta(days=offset_days), time(hour)).isoformat() + "Z"
 
 
 def events(c: Ctx) -> list[dict[str, Any]]:
@@ -48,25 +44,6 @@ def events(c: Ctx) -> list[dict[str, Any]]:
         {"type": "incident", "source": src, "source_event_id": "i3", "service": s, "started_at": at(d, -20, 9),
          "resolved_at": at(d, -20, 10)},
     ]
-
-
-def write_jsonl(path: Path, items: list[Any]) -> Path:
-    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in items) + "\n", encoding="utf-8")
-    return path
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    capsys.readouterr()
-    rc = main(list(argv))
-    out = capsys.readouterr()
-    assert rc == 0, out.err
-    return json.loads(out.out)
-
-
-def query(conn: pymysql.Connection, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return list(cur.fetchall())
 
 
 def test_ingest_is_idempotent(ctx: Ctx, dora_db: pymysql.Connection, capsys: pytest.CaptureFixture[str]) -> None:
