@@ -33,19 +33,20 @@ import time
 
 log, scenario = sys.argv[1], sys.argv[2]
 ansi = re.compile(r"\x1b\[[0-9;]*m")
-step = re.compile(r"(\S+) \u279c (\S+): (Executing|Executed: (.*))$")
+# "default ➜ converge: Executing" on a terminal, "[default > converge] Executing" otherwise
+step = re.compile(r"(?:(\S+) \u279c (\S+):|\[(\S+) > (\S+)\]) (Executing|Executed: (.*))$")
 began = {}
 for line in sys.stdin:
     sys.stdout.write(line)
     m = step.search(ansi.sub("", line).rstrip())
-    if not m or m.group(1) != scenario:
+    if not m or (m.group(1) or m.group(3)) != scenario:
         continue
-    action = m.group(2)
-    if m.group(3) == "Executing":
+    action = m.group(2) or m.group(4)
+    if m.group(5) == "Executing":
         began[action] = time.monotonic()
     elif action in began:
         seconds = round(time.monotonic() - began.pop(action))
-        status = "ok" if m.group(4).startswith("Successful") else m.group(4)
+        status = "ok" if m.group(6).startswith("Successful") else m.group(6)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"  {scenario}: {action}\t{seconds}\t{status}\n")
 ' "$log" "$scenario" || status=$?
