@@ -38,6 +38,10 @@ secrets: ## Generate the lab secrets (ignored file; existing values kept)
 cassandra-archive: ## Assemble the Cassandra release archive from Maven Central into the cache
 	@scripts/cassandra-archive.sh $(CASSANDRA_VERSION) >/dev/null
 
+.PHONY: browser
+browser: ## Debian's chromium + chromium-driver (and certutil) for the browser tests; nothing downloads a browser
+	@scripts/lab.sh browser
+
 .PHONY: engine
 engine: ## Install docker.io/debootstrap if missing, start dockerd, build the base image
 	@scripts/lab.sh deps
@@ -79,7 +83,7 @@ unit: venv ## Agent unit tests and repository guard tests (no services needed)
 check: lint unit ## The quick subset: lint + unit
 
 .PHONY: molecule
-molecule: venv engine secrets cassandra-archive ## Every molecule scenario (stack first)
+molecule: venv engine secrets cassandra-archive browser ## Every molecule scenario (stack first)
 	@for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s || { echo "molecule scenario '$$s' failed (see above)"; exit 1; }; \

@@ -2,6 +2,7 @@
 # Local lab hosts: Debian 12 containers running systemd, on Docker Engine from Debian's docker.io.
 #
 #   scripts/lab.sh deps     install docker.io and debootstrap when missing
+#   scripts/lab.sh browser  install Debian's chromium, chromium-driver and certutil when missing (browser tests)
 #   scripts/lab.sh engine   start dockerd when it is not running (this VM has no systemd)
 #   scripts/lab.sh image    build local/bookworm-systemd:latest from the Debian mirror (cached by recipe hash)
 #   scripts/lab.sh up       create the lab hosts of inventory/lab on the private network, install the SSH key
@@ -33,6 +34,20 @@ cmd_deps() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v ssh >/dev/null || missing+=(openssh-client)
   command -v mvn >/dev/null || missing+=(maven)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "installing ${missing[*]}"
+  apt-get update -q >/dev/null || log "apt-get update reported errors (an unreachable extra source?); continuing"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The web layer's browser tests drive Debian's chromium through Debian's chromedriver (one source package, so
+# their versions match); Selenium's manager stays offline (SE_OFFLINE), so nothing is downloaded at run time.
+# certutil (libnss3-tools) puts the lab CA into a throw-away NSS database the browser trusts.
+cmd_browser() {
+  local missing=() p
+  for p in chromium chromium-driver libnss3-tools; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "installing ${missing[*]}"
   apt-get update -q >/dev/null || log "apt-get update reported errors (an unreachable extra source?); continuing"
@@ -260,6 +275,6 @@ cmd_status() {
 }
 
 case ${1:-} in
-  deps | engine | image | up | down | status | deploy) "cmd_$1" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  deps | browser | engine | image | up | down | status | deploy) "cmd_$1" ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac
