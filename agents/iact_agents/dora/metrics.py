@@ -191,10 +191,14 @@ class Members:
     """``change_failure_rate.rolled_back_without_incident``; with the above, ``change_failure_rate.failed``."""
     changes: tuple[Key, ...] = ()
     """``lead_time.changes``: changes first shipped to production in the window."""
+    lead_hours: tuple[float, ...] = ()
+    """The lead time of each of ``changes`` (same order): ``lead_time.median_hours`` is their median."""
     invalid_changes: tuple[Key, ...] = ()
     undeployed_changes: tuple[Key, ...] = ()
     incidents: tuple[Key, ...] = ()
     """``recovery_time.incidents``: resolved incidents attributed to a deployment, started in the window."""
+    recovery_hours: tuple[float, ...] = ()
+    """The time to restore of each of ``incidents`` (same order)."""
     unresolved_incidents: tuple[Key, ...] = ()
     unlinked_incidents: tuple[Key, ...] = ()
     invalid_incidents: tuple[Key, ...] = ()
@@ -522,9 +526,11 @@ def compute_metrics(
             failed_with_incidents=tuple(key_of(d) for d in with_incidents),
             rolled_back_without_incident=tuple(key_of(d) for d in rolled_back),
             changes=tuple(k for s, _, k in lead if mine(s)),
+            lead_hours=tuple(h for s, h, _ in lead if mine(s)),
             invalid_changes=tuple(k for s, k in invalid_lead if mine(s)),
             undeployed_changes=tuple(k for s, k in undeployed if mine(s)),
             incidents=tuple(k for s, _, k in recov if mine(s)),
+            recovery_hours=tuple(h for s, h, _ in recov if mine(s)),
             unresolved_incidents=tuple(k for s, k in unresolved if mine(s)),
             unlinked_incidents=tuple((a.incident_source, a.incident_id) for a in unl),
             invalid_incidents=tuple(k for s, k in invalid_recov if mine(s)),
@@ -533,12 +539,10 @@ def compute_metrics(
             service=ALL_SERVICES if service is None else service,
             window=window,
             deployment_frequency=_deployment_frequency(p, len(members.failed_attempts), window, cfg),
-            lead_time=_lead_time(
-                [h for s, h, _ in lead if mine(s)], len(members.invalid_changes), len(members.undeployed_changes)
-            ),
+            lead_time=_lead_time(members.lead_hours, len(members.invalid_changes), len(members.undeployed_changes)),
             change_failure_rate=_change_failure_rate(p, caused, cfg),
             recovery_time=_recovery_time(
-                [h for s, h, _ in recov if mine(s)],
+                members.recovery_hours,
                 len(members.unresolved_incidents),
                 len(unl),
                 len(members.invalid_incidents),

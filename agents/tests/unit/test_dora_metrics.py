@@ -399,9 +399,14 @@ def test_members_are_the_events_behind_every_count(
         assert len(mb.failed_with_incidents) == cfr.with_incidents
         assert len(mb.rolled_back_without_incident) == cfr.rolled_back_without_incident
         assert len(mb.failed_with_incidents) + len(mb.rolled_back_without_incident) == cfr.failed
-        assert len(mb.changes) == lt.changes
+        assert len(mb.changes) == lt.changes == len(mb.lead_hours)
+        if mb.lead_hours:
+            assert percentile(mb.lead_hours, 0.5) == lt.median_hours
         assert len(mb.invalid_changes) == lt.invalid and len(mb.undeployed_changes) == lt.undeployed
-        assert len(mb.incidents) == rt.incidents and len(mb.unresolved_incidents) == rt.unresolved
+        assert len(mb.incidents) == rt.incidents == len(mb.recovery_hours)
+        assert len(mb.unresolved_incidents) == rt.unresolved
+        if mb.recovery_hours:
+            assert percentile(mb.recovery_hours, 0.5) == rt.median_hours
         assert len(mb.unlinked_incidents) == rt.unlinked and len(mb.invalid_incidents) == rt.invalid
         assert len(set(mb.deployments)) == len(mb.deployments)
         for key in mb.deployments:
