@@ -9,6 +9,7 @@ those tables and DML (or SELECT) on the others.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -73,7 +74,7 @@ LOGOUT_REDIRECT_URL = "login"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [str(Path(__file__).resolve().parent / "templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -31,8 +31,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def server_error(request: HttpRequest) -> HttpResponse:
     request_id = getattr(request, "iact_request_id", None)
-    return _error(request, 500, "Unexpected error; it is logged" + (f" as request {request_id}." if request_id
-                                                                     else "."))
+    detail = "Unexpected error; it is logged" + (f" as request {request_id}." if request_id else ".")
+    try:
+        return _error(request, 500, detail)
+    except Exception:  # the error page itself failed: still no trace for the client
+        return HttpResponse(detail, status=500, content_type="text/plain; charset=utf-8")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -7,4 +7,5 @@ from . import views
 app_name = "dora"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("events/", views.events, name="events"),
 ]
