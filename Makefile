@@ -20,11 +20,12 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # --- controller tooling -------------------------------------------------------------------------
-$(VENV)/.stamp: requirements.txt agents/pyproject.toml
+$(VENV)/.stamp: requirements.txt agents/pyproject.toml web/pyproject.toml
 	@[[ -x $(PY) ]] || python3 -m venv $(VENV)
 	@echo "venv: installing pinned tooling (requirements.txt) and the agents package"
 	@$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e agents
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e web
 	@touch $@
 
 .PHONY: venv
@@ -72,12 +73,13 @@ lab-status: ## Print the cluster status of the lab
 lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents tests molecule drill $(wildcard bench)
+	@echo "== ruff";         $(BIN)/ruff check agents web tests molecule drill $(wildcard bench)
 	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py)
+	@echo "== mypy (web)";   (cd web && ../$(BIN)/python tests/typecheck.py)
 
 .PHONY: unit
 unit: venv ## Agent unit tests and repository guard tests (no services needed)
-	@$(BIN)/pytest -q agents/tests/unit tests/repo
+	@$(BIN)/pytest -q agents/tests/unit tests/repo web/tests/unit
 
 .PHONY: check
 check: lint unit ## The quick subset: lint + unit
