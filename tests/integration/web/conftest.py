@@ -29,16 +29,28 @@ def _inventory(request: pytest.FixtureRequest) -> str:
     return str(inv)
 
 
+def inventory_host(request: pytest.FixtureRequest, name: str):  # type: ignore[no-untyped-def]
+    """testinfra host `name` of the inventory, reached the way the command line asks (--force-ansible)."""
+    url = f"ansible://{name}?ansible_inventory={_inventory(request)}"
+    if request.config.getoption("force_ansible", False):
+        url += "&force_ansible=True"
+    return testinfra.get_host(url)
+
+
 @pytest.fixture(scope="session")
-def site(request: pytest.FixtureRequest) -> Site:
+def groups(request: pytest.FixtureRequest) -> dict[str, list[str]]:
+    """The inventory's groups."""
+    return inventory_host(request, "localhost").ansible.get_variables()["groups"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def site(request: pytest.FixtureRequest, groups: dict[str, list[str]]) -> Site:
     inventory = _inventory(request)
-    any_host = testinfra.get_host(f"ansible://localhost?ansible_inventory={inventory}")
-    groups = any_host.ansible.get_variables()["groups"]
     web_hosts = groups.get("web") or []
     if not web_hosts:
         pytest.fail(f"the inventory {inventory} has no host in the web group")
     name = web_hosts[0]
-    host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
+    host = inventory_host(request, name)
     # Ansible templates the values (vault references included) on the host itself; nothing is printed.
     values = host.ansible(
         "debug",
@@ -67,4 +79,10 @@ def site(request: pytest.FixtureRequest) -> Site:
 @pytest.fixture(scope="session")
 def web_host(request: pytest.FixtureRequest, site: Site):  # type: ignore[no-untyped-def]
     """testinfra host of the site's web host."""
-    return testinfra.get_host(f"ansible://{site.host}?ansible_inventory={_inventory(request)}")
+    return inventory_host(request, site.host)
+
+
+@pytest.fixture(scope="session")
+def db_host(request: pytest.FixtureRequest, groups: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    """testinfra host of the first metrics store (root reaches MariaDB through its socket)."""
+    return inventory_host(request, groups["mysql"][0])
