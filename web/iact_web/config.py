@@ -123,6 +123,9 @@ class LogStoreSettings(CqlCredentials):
     page_size_default: int = Field(default=50, ge=1, le=1000)
     range_days_max: int = Field(default=7, ge=1, le=90)
     """Longest time range of one search, in days (each day is one partition read)."""
+    suggested_sources: CommaList = Field(default_factory=lambda: [
+        "/var/log/syslog", "/var/log/auth.log", "/var/log/kern.log", "/var/log/iact/web-app.json.log"])
+    """Sources offered in the search form (any source can be typed)."""
 
     @field_validator("keyspace", "table")
     @classmethod

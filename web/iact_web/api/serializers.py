@@ -137,6 +137,24 @@ class QualityCheck(_Out):
     checked_at = serializers.DateTimeField()
 
 
+class LogLine(_Out):
+    ts = serializers.DateTimeField()
+    position = serializers.CharField()
+    severity = serializers.CharField(allow_null=True)
+    facility = serializers.CharField(allow_null=True)
+    program = serializers.CharField(allow_null=True)
+    pid = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    parse_error = serializers.BooleanField(allow_null=True)
+    fields = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]  # popped by the metaclass
+
+
+class LogPage(_Out):
+    page_size = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page")
+    results = LogLine(many=True)
+
+
 class Range(_Out):
     first_day = serializers.DateField()
     last_day = serializers.DateField()

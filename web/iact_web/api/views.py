@@ -23,6 +23,9 @@ from ..core import audit
 from ..dora import service as dora
 from ..dora.service import SET_KIND, UnknownService
 from ..dora.views import parse_range, range_params
+from ..logs.params import build_search, search_params
+from ..logs.service import BadCursor
+from ..logs.service import search as log_search
 from ..ops import service as ops
 from . import serializers as out
 from .base import Endpoint
@@ -381,6 +384,32 @@ class Live(Endpoint):
         })
 
 
+class Logs(Endpoint):
+    """Log lines of one host and source in a time range, newest first, read by partition key
+    (host, source, day) through the read-only reader role; page on with the `next` URL."""
+
+    tag = "logs"
+    operation_ids: ClassVar[dict[str, str]] = {"get": "searchLogs"}
+    response_serializer = out.LogPage()
+
+    def declared_params(self) -> list[Param]:
+        return search_params()
+
+    def get(self, request: Request, version: str) -> Response:
+        values = self.query(request)
+        query = build_search(values)
+        size = values.get("page_size", settings.CONFIG.logs.page_size_default)
+        try:
+            page = log_search(query, size, values.get("cursor"))
+        except BadCursor as exc:
+            raise BadParameter("cursor", str(exc)) from None
+        next_url = None
+        if page.next_cursor is not None:
+            params = {k: v[-1] for k, v in request.query_params.lists()} | {"cursor": page.next_cursor}
+            next_url = f"{request.path}?{urlencode(params)}"
+        return Response(out.LogPage({"page_size": size, "next": next_url, "results": page.rows}).data)
+
+
 def endpoints() -> Sequence[tuple[str, type[Endpoint], str]]:
     """``(path after /api/<version>/, view, url name)`` of every versioned endpoint."""
     return (
@@ -394,5 +423,6 @@ def endpoints() -> Sequence[tuple[str, type[Endpoint], str]]:
         ("jobs", JobRuns, "jobs"),
         ("drills", Drills, "drills"),
         ("quality", Quality, "quality"),
+        ("logs", Logs, "logs"),
         ("live", Live, "live"),
     )
