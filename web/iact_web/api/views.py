@@ -59,6 +59,7 @@ class Versions(APIView):
 
     permission_classes = ()
     authentication_classes = ()
+    versioning_class = None  # not under a version's path
     schema = None  # not part of a version's document
 
     def get(self, request: Request) -> Response:
