@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime
 
 from iact_agents.collector.records import parse_json_line
@@ -27,8 +28,6 @@ def test_exceptions_and_odd_values_stay_one_json_line() -> None:
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:
-        import sys
-
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     record.weird = object()
     line = JsonFormatter().format(record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import given, settings
@@ -48,8 +49,8 @@ def test_every_parser_returns_or_raises_value_error(raw: str, parse: object) -> 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["service", "window", "from", "to", "page", "x", "set", ""]) | st.text(max_size=8),
-                       st.lists(HOSTILE, min_size=0, max_size=3), max_size=5))
+@given(st.dictionaries(st.sampled_from(["service", "window", "from", "to", "page", "x", "set", ""])
+                       | st.text(max_size=8), st.lists(HOSTILE, min_size=0, max_size=3), max_size=5))
 def test_parse_query_raises_only_bad_parameter_naming_a_parameter(query: dict[str, list[str]]) -> None:
     params = [*range_params(), Param("page", "", int_between(1, 10))]
     try:
@@ -90,8 +91,6 @@ def test_names_the_parameter_and_the_reason() -> None:
         "color=red": ("color", "unknown parameter"),
         "window=30&from=2026-11-01": ("window", "either window or from"),
     }
-    from urllib.parse import parse_qs
-
     for raw, (name, words) in cases.items():
         with pytest.raises(BadParameter) as caught:
             values = parse_query(parse_qs(raw, keep_blank_values=True), params)
