@@ -80,8 +80,17 @@ class Alert(_Out):
     acknowledged_at = serializers.DateTimeField(allow_null=True, required=False)
 
 
+class StrictText(serializers.CharField):
+    """Text only: DRF's CharField would turn 5 or true into "5" or "True"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class AcknowledgeIn(serializers.Serializer[Any]):
-    note = serializers.CharField(max_length=512, required=False, allow_blank=True, default="")
+    note = StrictText(max_length=512, required=False, allow_blank=True, default="")
 
     def validate_note(self, value: str) -> str:
         if not value.isprintable():

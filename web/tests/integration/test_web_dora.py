@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +20,6 @@ from iact_agents.dora.metrics import MetricsConfig, Window, compute_metrics
 from iact_agents.dora.models import parse_events
 from iact_agents.dora.store import Database, ingest
 from iact_web.dora.service import SET_KIND
-
 from webtest_helpers import Token
 
 pytestmark = pytest.mark.integration
@@ -56,8 +56,6 @@ def _events(source: str, svc: str, other: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def dataset(dora_db: pymysql.Connection, defaults_dir: Any, tag: str) -> Iterator[dict[str, Any]]:
-    import json
-
     source, svc, other = f"it-{tag}", f"svc-{tag}", f"oth-{tag}"
     events = _events(source, svc, other)
     parsed = parse_events(json.dumps(e) for e in events)
@@ -69,7 +67,7 @@ def dataset(dora_db: pymysql.Connection, defaults_dir: Any, tag: str) -> Iterato
     finally:
         with dora_db.cursor() as cur:
             for table in ("deployments", "changes", "incidents"):
-                cur.execute(f"DELETE FROM {table} WHERE source = %s", (source,))  # noqa: S608
+                cur.execute(f"DELETE FROM {table} WHERE source = %s", (source,))
         db.close()
 
 

@@ -134,7 +134,7 @@ def gunicorn(tmp_path: Path, defaults_dir: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:  # noqa: S310 (loopback)
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
                     if r.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -153,10 +153,10 @@ def test_150_requests_from_8_clients_across_gunicorn_workers(gunicorn: str, fres
     pids: set[str] = set()
 
     def send() -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(f"{gunicorn}/api/versions",  # noqa: S310 (loopback)
+        request = urllib.request.Request(f"{gunicorn}/api/versions",
                                          headers={"Authorization": f"Token {fresh_token.token}"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as r:
                 return r.status, dict(r.headers.items()), r.read()
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers.items()), e.read()
