@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pymysql
 from django.core.exceptions import ImproperlyConfigured
 from iact_agents.errors import ConfigError
 
 from . import config as _config
+from . import mysqldb
 from .jsonlog import logging_config
 
-pymysql.install_as_MySQLdb()  # Django's MySQL backend over PyMySQL (no compiler, no libmariadb-dev)
+mysqldb.install()  # Django's MySQL backend over PyMySQL (no compiler, no libmariadb-dev), one copy of it
 
 try:
     CONFIG = _config.load()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
@@ -24,7 +23,7 @@ from django.test import Client
 from django.utils import timezone
 from iact_agents import mysqlconn
 from iact_web.core.models import ApiClient
-from webtest_helpers import Token, make_token
+from webtest_helpers import Principal, Token, make_token
 
 pytestmark = pytest.mark.integration
 
@@ -78,12 +77,6 @@ def health_db(defaults_dir: Path) -> Iterator[pymysql.Connection]:
 @pytest.fixture
 def tag() -> str:
     return uuid.uuid4().hex[:10]
-
-
-@dataclass
-class Principal:
-    user: User
-    password: str
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.test import Client
 from iact_web.core.models import ApiClient, new_token
 
@@ -23,3 +24,9 @@ def make_token(name: str, **limits: int | None) -> Token:
     client.set_token(token)
     client.save()
     return Token(client, token)
+
+
+@dataclass
+class Principal:
+    user: User
+    password: str

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymysql.connections
+import pymysql.converters
+import pymysql.err
 from django.conf import settings
 
 
@@ -44,3 +47,10 @@ def test_a_configuration_error_is_one_line_and_exit_code_2(tmp_path: Path) -> No
                           text=True, check=False, timeout=120)
     assert done.returncode == 2
     assert done.stderr.startswith("iact-web: configuration error:") and "Traceback" not in done.stderr
+
+
+def test_one_copy_of_pymysql_under_django() -> None:
+    """The agents' code run inside the app catches PyMySQL's errors by ``pymysql.err.*``: Django's import of
+    ``MySQLdb.*`` must not have made a second ``err`` module (iact_web/mysqldb.py)."""
+    assert pymysql.connections.err is pymysql.err
+    assert sys.modules["MySQLdb.err"] is pymysql.err and sys.modules["MySQLdb.converters"] is pymysql.converters
