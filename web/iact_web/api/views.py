@@ -382,6 +382,7 @@ class Live(Endpoint):
             "critical_alerts": sum(1 for a in alerts if a["severity"] == "critical"),
             "health_problems": sum(1 for h in health if h["status"] in ("warning", "critical")),
             "failed_jobs_24h": len(failed_jobs),
+            "dora_events": dora.events_total(),
         })
 
 
