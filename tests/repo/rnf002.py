@@ -29,7 +29,7 @@ SCANNED_DIRS = (
 )
 SCANNED_FILES = (
     "requirements.txt", "requirements.in", "agents/pyproject.toml", "agents/requirements-runtime.txt",
-    "web/pyproject.toml", "web/requirements-runtime.txt", "Makefile", "ansible.cfg",
+    "web/pyproject.toml", "web/requirements-runtime.txt", "web/web.example.toml", "Makefile", "ansible.cfg",
 )
 TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ".html", ".js", ""}
 # Lines that name the forbidden tools only to forbid them.

@@ -76,6 +76,11 @@ class ServerSettings(FrozenModel):
     """Session and CSRF cookies only over HTTPS (Secure flag); HSTS and the HTTPS redirect follow it."""
     hsts_seconds: int = Field(default=31_536_000, ge=0)
     """Strict-Transport-Security max-age when ``secure_cookies`` is on (0: no HSTS header)."""
+    hsts_include_subdomains: bool = True
+    """HSTS for the host's own subdomains too (``*.<this host name>``)."""
+    hsts_preload: bool = False
+    """Send HSTS ``preload``: consent to browsers' preload lists, a decision for the domain's owner (hard to
+    undo); off, ``check --deploy``'s W021 is silenced for that reason."""
     session_age_s: int = Field(default=8 * 3600, ge=300, le=30 * 86400)
     """Lifetime of a login session (sessions live in MySQL, table ``django_session``)."""
     poll_interval_s: int = Field(default=15, ge=5, le=3600)
@@ -123,6 +128,9 @@ class LogStoreSettings(CqlCredentials):
     page_size_default: int = Field(default=50, ge=1, le=1000)
     range_days_max: int = Field(default=7, ge=1, le=90)
     """Longest time range of one search, in days (each day is one partition read)."""
+    suggested_sources: CommaList = Field(default_factory=lambda: [
+        "/var/log/syslog", "/var/log/auth.log", "/var/log/kern.log", "/var/log/iact/web-app.json.log"])
+    """Sources offered in the search form (any source can be typed)."""
 
     @field_validator("keyspace", "table")
     @classmethod

@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pymysql
 from django.core.exceptions import ImproperlyConfigured
 from iact_agents.errors import ConfigError
 
 from . import config as _config
+from . import mysqldb
 from .jsonlog import logging_config
 
-pymysql.install_as_MySQLdb()  # Django's MySQL backend over PyMySQL (no compiler, no libmariadb-dev)
+mysqldb.install()  # Django's MySQL backend over PyMySQL (no compiler, no libmariadb-dev), one copy of it
 
 try:
     CONFIG = _config.load()
@@ -128,7 +128,10 @@ CSRF_FAILURE_VIEW = "iact_web.core.views.csrf_failure"
 SECURE_SSL_REDIRECT = _server.secure_cookies
 SECURE_REDIRECT_EXEMPT: list[str] = []
 SECURE_HSTS_SECONDS = _server.hsts_seconds if _server.secure_cookies else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _server.hsts_include_subdomains
+SECURE_HSTS_PRELOAD = _server.hsts_preload
+# W021 (no HSTS preload) is a decision for the domain's owner, not this app: [server] hsts_preload.
+SILENCED_SYSTEM_CHECKS = [] if _server.hsts_preload else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -36,7 +36,7 @@ class Conflict(exceptions.APIException):
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 415: "Unsupported Media Type",
-           429: "Too Many Requests"}
+           429: "Too Many Requests", 503: "Service Unavailable"}
 
 
 def _detail_text(detail: Any) -> str:

@@ -53,7 +53,7 @@ def parse_query(query: Mapping[str, Sequence[str]], params: Sequence[Param]) -> 
     out: dict[str, Any] = {}
     for name in query:
         if name not in known:
-            shown = name if name.isprintable() and len(name) <= 64 else repr(name[:64])
+            shown = name if name and name.isprintable() and len(name) <= 64 else repr(name[:64])
             allowed = ", ".join(sorted(known)) or "none"
             raise BadParameter(shown, f"unknown parameter (allowed: {allowed})")
     for name, param in known.items():

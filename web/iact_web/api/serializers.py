@@ -80,8 +80,17 @@ class Alert(_Out):
     acknowledged_at = serializers.DateTimeField(allow_null=True, required=False)
 
 
+class StrictText(serializers.CharField):
+    """Text only: DRF's CharField would turn 5 or true into "5" or "True"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class AcknowledgeIn(serializers.Serializer[Any]):
-    note = serializers.CharField(max_length=512, required=False, allow_blank=True, default="")
+    note = StrictText(max_length=512, required=False, allow_blank=True, default="")
 
     def validate_note(self, value: str) -> str:
         if not value.isprintable():
@@ -135,6 +144,24 @@ class QualityCheck(_Out):
     failing_rows = serializers.IntegerField(allow_null=True)
     evaluated_rows = serializers.IntegerField(allow_null=True)
     checked_at = serializers.DateTimeField()
+
+
+class LogLine(_Out):
+    ts = serializers.DateTimeField()
+    position = serializers.CharField()
+    severity = serializers.CharField(allow_null=True)
+    facility = serializers.CharField(allow_null=True)
+    program = serializers.CharField(allow_null=True)
+    pid = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    parse_error = serializers.BooleanField(allow_null=True)
+    fields = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]  # popped by the metaclass
+
+
+class LogPage(_Out):
+    page_size = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page")
+    results = LogLine(many=True)
 
 
 class Range(_Out):

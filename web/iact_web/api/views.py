@@ -23,6 +23,9 @@ from ..core import audit
 from ..dora import service as dora
 from ..dora.service import SET_KIND, UnknownService
 from ..dora.views import parse_range, range_params
+from ..logs.params import build_search, search_params
+from ..logs.service import BadCursor
+from ..logs.service import search as log_search
 from ..ops import service as ops
 from . import serializers as out
 from .base import Endpoint
@@ -56,6 +59,7 @@ class Versions(APIView):
 
     permission_classes = ()
     authentication_classes = ()
+    versioning_class = None  # not under a version's path
     schema = None  # not part of a version's document
 
     def get(self, request: Request) -> Response:
@@ -378,7 +382,34 @@ class Live(Endpoint):
             "critical_alerts": sum(1 for a in alerts if a["severity"] == "critical"),
             "health_problems": sum(1 for h in health if h["status"] in ("warning", "critical")),
             "failed_jobs_24h": len(failed_jobs),
+            "dora_events": dora.events_total(),
         })
+
+
+class Logs(Endpoint):
+    """Log lines of one host and source in a time range, newest first, read by partition key
+    (host, source, day) through the read-only reader role; page on with the `next` URL."""
+
+    tag = "logs"
+    operation_ids: ClassVar[dict[str, str]] = {"get": "searchLogs"}
+    response_serializer = out.LogPage()
+
+    def declared_params(self) -> list[Param]:
+        return search_params()
+
+    def get(self, request: Request, version: str) -> Response:
+        values = self.query(request)
+        query = build_search(values)
+        size = values.get("page_size", settings.CONFIG.logs.page_size_default)
+        try:
+            page = log_search(query, size, values.get("cursor"))
+        except BadCursor as exc:
+            raise BadParameter("cursor", str(exc)) from None
+        next_url = None
+        if page.next_cursor is not None:
+            params = {k: v[-1] for k, v in request.query_params.lists()} | {"cursor": page.next_cursor}
+            next_url = f"{request.path}?{urlencode(params)}"
+        return Response(out.LogPage({"page_size": size, "next": next_url, "results": page.rows}).data)
 
 
 def endpoints() -> Sequence[tuple[str, type[Endpoint], str]]:
@@ -394,5 +425,6 @@ def endpoints() -> Sequence[tuple[str, type[Endpoint], str]]:
         ("jobs", JobRuns, "jobs"),
         ("drills", Drills, "drills"),
         ("quality", Quality, "quality"),
+        ("logs", Logs, "logs"),
         ("live", Live, "live"),
     )

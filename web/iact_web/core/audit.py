@@ -53,7 +53,7 @@ def record(event: str, *, request: HttpRequest | None = None, actor: str | None 
             actor=(actor if actor is not None else actor_of(request))[:150],
             client_addr=client_addr(request),
             object_type=object_type,
-            object_id=None if object_id is None else object_id[:191],
+            object_id=None if object_id is None else str(object_id)[:191],
             detail=detail,
         )
     except DatabaseError as exc:

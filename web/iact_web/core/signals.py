@@ -41,7 +41,7 @@ def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any)
         "admin_change",
         actor=str(instance.user.get_username()),
         object_type=str(instance.content_type.model if instance.content_type else ""),
-        object_id=instance.object_id,
+        object_id=None if instance.object_id is None else str(instance.object_id),
         detail={"action": _ACTIONS.get(instance.action_flag, str(instance.action_flag)),
                 "object": instance.object_repr[:200], "change": instance.get_change_message()[:1000]},
     )

@@ -136,6 +136,12 @@ def _fingerprint() -> tuple[Any, ...]:
     return tuple(row) if row else ()
 
 
+def events_total() -> int:
+    """How many DORA events are stored (the pages poll it to offer a reload when it changes)."""
+    mark = _fingerprint()
+    return int(sum(mark[i] or 0 for i in (0, 2, 4))) if mark else 0
+
+
 def events() -> Events:
     """Every stored DORA event, as the agent loads them (kept for MEMO_SECONDS while unchanged)."""
     mark = _fingerprint()

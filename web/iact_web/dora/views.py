@@ -13,7 +13,7 @@ from iact_agents.errors import AgentError
 from ..api.errors import BadParameter
 from ..api.params import DayRange, Param, choice, day, day_range, parse_query, service_name, window_days
 from ..core.tables import Table, find
-from .service import SET_KIND, SET_TITLES, UnknownService, compute, trend
+from .service import SET_KIND, SET_TITLES, UnknownService, compute, events_total, trend
 from .tables import drill_url, events_table, services_table, trend_table
 
 
@@ -95,7 +95,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         result=result, range=rng, services=result.events.services, head=head, tables=tables,
         chart=_chart(trend_rows, trend_window), trend_window=trend_window,
         links={name: drill_url(result, name) for name in SET_TITLES},
-        range_query=rng.query(), definitions=defs,
+        range_query=rng.query(), definitions=defs, events_total=events_total(),
     )
     return render(request, template, context)
 

@@ -5,4 +5,4 @@ from django.urls import path
 from . import views
 
 app_name = "logs"
-urlpatterns = [path("", views.search, name="search")]
+urlpatterns = [path("", views.search_page, name="search")]
