@@ -126,7 +126,7 @@ CSRF_COOKIE_NAME = "iact_csrftoken"
 CSRF_FAILURE_VIEW = "iact_web.core.views.csrf_failure"
 
 SECURE_SSL_REDIRECT = _server.secure_cookies
-SECURE_REDIRECT_EXEMPT: list[str] = []
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # liveness probes may come straight to the socket, without TLS
 SECURE_HSTS_SECONDS = _server.hsts_seconds if _server.secure_cookies else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _server.hsts_include_subdomains
 SECURE_HSTS_PRELOAD = _server.hsts_preload
