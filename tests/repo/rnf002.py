@@ -20,8 +20,8 @@ RELAY = re.compile(
     r"|smtp_host\s*[:=]\s*['\"]?(?!localhost|127\.)[\w.-]+)",
     re.IGNORECASE,
 )
-SCANNED_DIRS = ("roles", "playbooks", "templates", "files", "inventory", "agents/iact_agents", "web/iact_web", "scripts",
-                "molecule")
+SCANNED_DIRS = ("roles", "playbooks", "templates", "files", "inventory", "agents/iact_agents", "web/iact_web",
+                "scripts", "molecule")
 SCANNED_FILES = ("requirements.txt", "requirements.in", "agents/pyproject.toml", "web/pyproject.toml",
                  "web/requirements-runtime.txt", "web/web.example.toml", "Makefile", "ansible.cfg")
 TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ""}
