@@ -153,6 +153,8 @@ USE_TZ = True
 
 STATIC_URL = _server.static_url
 STATIC_ROOT = str(_server.static_root)
+# The project's own files (CSS, JS, the vendored Chart.js) live in the package, not in an app.
+STATICFILES_DIRS = [str(Path(__file__).resolve().parent / "static")]
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # the API takes small JSON bodies only
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
