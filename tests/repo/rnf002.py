@@ -31,7 +31,9 @@ SCANNED_FILES = (
     "requirements.txt", "requirements.in", "agents/pyproject.toml", "agents/requirements-runtime.txt",
     "web/pyproject.toml", "web/requirements-runtime.txt", "web/web.example.toml", "Makefile", "ansible.cfg",
 )
-TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ".html", ".js", ""}
+TEXT_SUFFIXES = {
+    ".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ".html", ".js", "",
+}
 # Lines that name the forbidden tools only to forbid them.
 ALLOW_MARK = "rnf-002: allowed mention"
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from iact_agents.config import CqlCredentials, FrozenModel, load_config, read_secret_file
+from iact_agents.config import CommaList, CqlCredentials, FrozenModel, load_config, read_secret_file
 from iact_agents.errors import ConfigError
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
@@ -38,15 +38,6 @@ SUNSET_MIN = timedelta(days=182)
 SUNSET_MAX = timedelta(days=366)
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
-
-
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [p.strip() for p in value.split(",") if p.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 
 
 def _empty_is_none(value: Any) -> Any:
@@ -151,8 +142,9 @@ class DoraSettings(FrozenModel):
     """The DORA agent's config: the web pages use its metric definitions (production environments,
     attribution window, rollbacks, benchmark year) so their numbers are the agent's. Missing file: the
     agent's defaults, as the agent itself would."""
-    window_presets: list[int] = Field(default_factory=lambda: [7, 30, 90], min_length=1)
-    """Window lengths in days offered as presets (the windows end today, UTC)."""
+    window_presets: list[Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default_factory=lambda: [7, 30, 90], min_length=1)
+    """Window lengths in days offered as presets (the windows end today, UTC), 1..3650 each."""
     trend_days: int = Field(default=90, ge=7, le=3650)
     """Days of stored daily snapshots (``dora_metrics``) drawn in the trend charts."""
     range_days_max: int = Field(default=3660, ge=1, le=36600)
@@ -160,9 +152,7 @@ class DoraSettings(FrozenModel):
 
     @field_validator("window_presets")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(w <= 0 or w > 3650 for w in value):
-            raise ValueError("window presets must be 1..3650 days")
+    def _sorted(cls, value: list[int]) -> list[int]:
         return sorted(set(value))
 
 

@@ -126,7 +126,7 @@ CSRF_COOKIE_NAME = "iact_csrftoken"
 CSRF_FAILURE_VIEW = "iact_web.core.views.csrf_failure"
 
 SECURE_SSL_REDIRECT = _server.secure_cookies
-SECURE_REDIRECT_EXEMPT: list[str] = []
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # liveness probes may come straight to the socket, without TLS
 SECURE_HSTS_SECONDS = _server.hsts_seconds if _server.secure_cookies else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _server.hsts_include_subdomains
 SECURE_HSTS_PRELOAD = _server.hsts_preload
@@ -153,6 +153,8 @@ USE_TZ = True
 
 STATIC_URL = _server.static_url
 STATIC_ROOT = str(_server.static_root)
+# The project's own files (CSS, JS, the vendored Chart.js) live in the package, not in an app.
+STATICFILES_DIRS = [str(Path(__file__).resolve().parent / "static")]
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # the API takes small JSON bodies only
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200

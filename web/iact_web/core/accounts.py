@@ -17,6 +17,10 @@ Users of the file join the group ``vault-managed``; such a user who is no longer
 deactivated (never deleted), and users created in the admin are left alone. Clients of the file are
 ``managed_by = vault``; such a client no longer in the file is revoked. A token is stored as its SHA-256
 only. Passwords are checked with Django's validators (at least 12 characters, not common, not numeric).
+
+``scope`` (``--scope PREFIX``) limits all of this to names starting with the prefix: every name in the file
+must have it, and only vault-managed users and clients with it are deactivated or revoked. The role manages
+everything (no scope); a second file (another team, or a test) can manage its own names beside it.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class AccountsFile(BaseModel):
         return value
 
 
-def read_accounts(path: Path) -> AccountsFile:
+def read_accounts(path: Path, scope: str = "") -> AccountsFile:
     try:
         st = path.stat()
         text = path.read_text(encoding="utf-8")
@@ -118,6 +122,10 @@ def read_accounts(path: Path) -> AccountsFile:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise AccountsError(f"{path}: {where}: {first['msg']}") from None
+    outside = [n for n in [*(u.username for u in accounts.users), *(c.name for c in accounts.clients)]
+               if not n.startswith(scope)]
+    if outside:
+        raise AccountsError(f"{path}: {outside[0]!r} is outside the scope {scope!r}")
     for user in accounts.users:
         try:
             validate_password(user.password, User(username=user.username, email=user.email))
@@ -181,8 +189,8 @@ def _sync_client(entry: ClientEntry, result: SyncResult) -> None:
         result.changes.append(f"client {entry.name}: {', '.join(notes)}")
 
 
-def sync(accounts: AccountsFile) -> SyncResult:
-    """Make the database hold what the file says, in one transaction."""
+def sync(accounts: AccountsFile, scope: str = "") -> SyncResult:
+    """Make the database hold what the file says (for names starting with ``scope``), in one transaction."""
     result = SyncResult()
     with transaction.atomic():
         group, created = Group.objects.get_or_create(name=MANAGED_GROUP)
@@ -191,14 +199,16 @@ def sync(accounts: AccountsFile) -> SyncResult:
         for user in accounts.users:
             _sync_user(user, group, result)
         names = {u.username for u in accounts.users}
-        for gone in User.objects.filter(groups=group, is_active=True).exclude(username__in=names):
+        for gone in User.objects.filter(groups=group, is_active=True, username__startswith=scope).exclude(
+                username__in=names):
             gone.is_active = False
             gone.save(update_fields=["is_active"])
             result.changes.append(f"user {gone.username}: deactivated (no longer in the file)")
         for client in accounts.clients:
             _sync_client(client, result)
         keep = {c.name for c in accounts.clients}
-        for stale in ApiClient.objects.filter(managed_by="vault", revoked_at__isnull=True).exclude(name__in=keep):
+        stale_clients = ApiClient.objects.filter(managed_by="vault", revoked_at__isnull=True, name__startswith=scope)
+        for stale in stale_clients.exclude(name__in=keep):
             stale.revoked_at = timezone.now()
             stale.save(update_fields=["revoked_at"])
             result.changes.append(f"client {stale.name}: revoked (no longer in the file)")

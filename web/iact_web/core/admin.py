@@ -75,12 +75,8 @@ class ApiClientAdmin(_ApiClientAdmin):
             messages.warning(request, f"New token of {client.name} (shown once): {token}")
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(_AuditEventAdmin):
-    list_display = ("at", "event", "actor", "client_addr", "object_type", "object_id")
-    list_filter = ("event",)
-    search_fields = ("actor", "object_id")
-    date_hierarchy = "at"
+class ReadOnly:
+    """Admin mixin for records made elsewhere (the audit trail, acknowledgements): list and view only."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -90,3 +86,11 @@ class AuditEventAdmin(_AuditEventAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnly, _AuditEventAdmin):
+    list_display = ("at", "event", "actor", "client_addr", "object_type", "object_id")
+    list_filter = ("event",)
+    search_fields = ("actor", "object_id")
+    date_hierarchy = "at"

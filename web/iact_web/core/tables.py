@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from django.http import HttpResponse
 
-Kind = Literal["text", "time", "number", "hours", "rate", "link"]
+Kind = Literal["text", "time", "number", "hours", "rate", "link", "status"]
 NONE_TEXT = "\N{EN DASH}"
 """What a table shows for a missing value (the CSV leaves the cell empty)."""
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -18,7 +18,7 @@ def health_table(rows: Sequence[dict[str, Any]]) -> Table:
         Column("host", "Host", lambda r: r["host"]),
         Column("component", "Component", lambda r: r["component"]),
         Column("check", "Check", lambda r: r["check_name"]),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
         Column("summary", "Summary", lambda r: r["summary"]),
         Column("latency_ms", "Latency (ms)", lambda r: r["latency_ms"], "number"),
         Column("checked_at", "Checked at (UTC)", lambda r: r["checked_at"], "time"),
@@ -28,8 +28,8 @@ def health_table(rows: Sequence[dict[str, Any]]) -> Table:
 def alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
     return Table("alerts", "Open and acknowledged alerts", [
         Column("id", "Id", lambda r: r["id"], "number"),
-        Column("severity", "Severity", lambda r: r["severity"]),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("severity", "Severity", lambda r: r["severity"], "status"),
+        Column("status", "Status", lambda r: r["status"], "status"),
         Column("alert_key", "Key", lambda r: r["alert_key"]),
         Column("summary", "Summary", lambda r: r["summary"]),
         Column("occurrences", "Occurrences", lambda r: r["occurrences"], "number"),
@@ -44,7 +44,7 @@ def alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
 def resolved_alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
     return Table("resolved", "Resolved in the last 7 days", [
         Column("id", "Id", lambda r: r["id"], "number"),
-        Column("severity", "Severity", lambda r: r["severity"]),
+        Column("severity", "Severity", lambda r: r["severity"], "status"),
         Column("alert_key", "Key", lambda r: r["alert_key"]),
         Column("summary", "Summary", lambda r: r["summary"]),
         Column("first_seen_at", "First seen (UTC)", lambda r: r["first_seen_at"], "time"),
@@ -56,7 +56,7 @@ def _job_columns() -> list[Column]:
     return [
         Column("job", "Job", lambda r: r["job_name"]),
         Column("host", "Host", lambda r: r["host"]),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
         Column("started_at", "Started (UTC)", lambda r: r["started_at"], "time"),
         Column("finished_at", "Finished (UTC)", lambda r: r["finished_at"], "time"),
         Column("exit_code", "Exit code", lambda r: r["exit_code"], "number"),
@@ -88,7 +88,7 @@ def recovery_point_table(rows: Sequence[dict[str, Any]]) -> Table:
 def drills_table(rows: Sequence[dict[str, Any]]) -> Table:
     return Table("drills", "DR drills (make drill): measured RPO and RTO", [
         Column("drill_id", "Drill", lambda r: r["drill_id"]),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
         Column("started_at", "Started (UTC)", lambda r: r["started_at"], "time"),
         Column("finished_at", "Finished (UTC)", lambda r: r["finished_at"], "time"),
         Column("rpo_mysql_s", "RPO MySQL (s)", lambda r: r["rpo_mysql_s"], "number"),
@@ -102,7 +102,7 @@ def quality_table(rows: Sequence[dict[str, Any]]) -> Table:
         Column("category", "Category", lambda r: r["category"]),
         Column("check", "Check", lambda r: r["check_name"]),
         Column("dataset", "Data set", lambda r: r["dataset"]),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
         Column("pass_rate", "Pass rate", lambda r: r["observed_value"], "rate"),
         Column("failing_rows", "Failing", lambda r: r["failing_rows"], "number"),
         Column("evaluated_rows", "Evaluated", lambda r: r["evaluated_rows"], "number"),
@@ -114,5 +114,5 @@ def quality_history_table(rows: Sequence[dict[str, Any]]) -> Table:
     return Table("score_history", "Score of the recent runs", [
         Column("checked_at", "Run (UTC)", lambda r: r["checked_at"], "time"),
         Column("score", "Score", lambda r: r["score"], "number"),
-        Column("status", "Status", lambda r: r["status"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
     ], list(rows))

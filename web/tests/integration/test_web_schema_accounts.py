@@ -52,60 +52,63 @@ def test_the_app_account_cannot_touch_what_it_does_not_own(defaults_dir: Path) -
 
 
 def test_sync_accounts(tmp_path: Path, defaults_dir: Path) -> None:
+    # A scope of its own: the stack's real vault-managed users and clients share this database.
     tag = uuid.uuid4().hex[:10]
+    scope = ("--scope", f"it-sync-{tag}-")
     token_a, token_b = f"tok-a-{uuid.uuid4().hex}{uuid.uuid4().hex}", f"tok-b-{uuid.uuid4().hex}{uuid.uuid4().hex}"
     accounts = {
-        "users": [{"username": f"it-sync-{tag}", "password": f"Pw-{uuid.uuid4().hex}", "is_staff": True}],
-        "clients": [{"name": f"it-sync-a-{tag}", "token": token_a, "burst_limit": 5000},
-                    {"name": f"it-sync-b-{tag}", "token": token_b}],
+        "users": [{"username": f"it-sync-{tag}-u", "password": f"Pw-{uuid.uuid4().hex}", "is_staff": True}],
+        "clients": [{"name": f"it-sync-{tag}-a", "token": token_a, "burst_limit": 5000},
+                    {"name": f"it-sync-{tag}-b", "token": token_b}],
     }
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps(accounts))
     path.chmod(0o644)
-    refused = _iact_web("sync_accounts", "--file", str(path))
+    refused = _iact_web("sync_accounts", "--file", str(path), *scope)
     assert refused.returncode != 0 and "chmod 0600" in refused.stderr
     path.chmod(0o600)
     try:
-        first = _iact_web("sync_accounts", "--file", str(path))
+        first = _iact_web("sync_accounts", "--file", str(path), *scope)
         assert first.returncode == 0, first.stderr
         assert first.stdout.strip().splitlines()[-1].startswith("changed:")
-        second = _iact_web("sync_accounts", "--file", str(path))
+        second = _iact_web("sync_accounts", "--file", str(path), *scope)
         assert second.stdout.strip().splitlines()[-1] == "unchanged", second.stdout
-        a = ApiClient.objects.get(name=f"it-sync-a-{tag}")
+        a = ApiClient.objects.get(name=f"it-sync-{tag}-a")
         assert a.token_sha256 == hash_token(token_a) and a.burst_limit == 5000 and a.managed_by == "vault"
         with connection.cursor() as cur:  # the token itself is nowhere in the table
             cur.execute("SELECT COUNT(*) FROM web_api_clients WHERE CONCAT_WS(' ', name, description, "
                         "token_sha256, token_prefix) LIKE %s", (f"%{token_a[8:]}%",))
             assert cur.fetchone() == (0,)
-        user = User.objects.get(username=f"it-sync-{tag}")
+        user = User.objects.get(username=f"it-sync-{tag}-u")
         assert user.is_staff and not user.is_superuser and user.check_password(accounts["users"][0]["password"])
         # Drop client b and the user from the file: b is revoked, the user deactivated, a is untouched.
         accounts["clients"] = accounts["clients"][:1]
         accounts["users"] = []
         path.write_text(json.dumps(accounts))
-        third = _iact_web("sync_accounts", "--file", str(path))
+        third = _iact_web("sync_accounts", "--file", str(path), *scope)
         assert "revoked" in third.stdout and "deactivated" in third.stdout
-        assert ApiClient.objects.get(name=f"it-sync-b-{tag}").revoked_at is not None
-        assert ApiClient.objects.get(name=f"it-sync-a-{tag}").revoked_at is None
-        assert not User.objects.get(username=f"it-sync-{tag}").is_active
-        assert AuditEvent.objects.filter(event="account_sync", detail__changes__icontains=f"it-sync-b-{tag}").exists()
+        assert ApiClient.objects.get(name=f"it-sync-{tag}-b").revoked_at is not None
+        assert ApiClient.objects.get(name=f"it-sync-{tag}-a").revoked_at is None
+        assert not User.objects.get(username=f"it-sync-{tag}-u").is_active
+        assert AuditEvent.objects.filter(event="account_sync", detail__changes__icontains=f"it-sync-{tag}-b").exists()
     finally:
         accounts["clients"] = []
         path.write_text(json.dumps(accounts))
-        _iact_web("sync_accounts", "--file", str(path))
-        User.objects.filter(username=f"it-sync-{tag}").update(is_active=False)
+        _iact_web("sync_accounts", "--file", str(path), *scope)
+        User.objects.filter(username=f"it-sync-{tag}-u").update(is_active=False)
 
 
 def test_sync_accounts_refuses_weak_passwords_and_short_tokens(tmp_path: Path, defaults_dir: Path) -> None:
     path = tmp_path / "accounts.json"
     for accounts, words in (
+        ({"users": [{"username": "someone-else", "password": "Pw-long-enough-42x"}]}, "outside the scope"),
         ({"users": [{"username": "it-weak", "password": "password1234"}]}, "too common"),
         ({"clients": [{"name": "it-short", "token": "abc"}]}, "clients.0.token"),
         ({"users": [], "clients": [], "extra": 1}, "extra"),
     ):
         path.write_text(json.dumps(accounts))
         path.chmod(0o600)
-        done = _iact_web("sync_accounts", "--file", str(path))
+        done = _iact_web("sync_accounts", "--file", str(path), "--scope", "it-")
         assert done.returncode != 0 and words in done.stderr, done.stderr
 
 

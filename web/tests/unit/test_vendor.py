@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from django.contrib.staticfiles import finders
+
 PACKAGE = Path(__file__).resolve().parents[2] / "iact_web"
 
 
@@ -20,3 +22,10 @@ def test_vendored_files_match_their_recorded_checksums() -> None:
     chart = (PACKAGE / "static/iact_web/vendor/chart.umd.min.js").read_text()
     assert chart.startswith("/*!\n * Chart.js v4.6.1") and "Released under the MIT License" in chart[:200]
     assert (PACKAGE / "static/iact_web/vendor/chart.js.LICENSE.md").is_file()
+
+
+def test_collectstatic_finds_the_projects_own_files() -> None:
+    """The files live in the package, not in an app: STATICFILES_DIRS must name them (or nginx serves 404s)."""
+    for rel in ("iact_web/vendor/chart.umd.min.js", "iact_web/js/dashboard.js", "iact_web/js/live.js",
+                "iact_web/css/app.css", "admin/css/base.css"):
+        assert finders.find(rel), rel

@@ -16,13 +16,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", type=Path, required=True, help="JSON file rendered from the vault (0600)")
+        parser.add_argument("--scope", default="", metavar="PREFIX",
+                            help="manage only user and client names starting with PREFIX (default: all)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            accounts = read_accounts(options["file"])
+            accounts = read_accounts(options["file"], options["scope"])
         except AccountsError as exc:
             raise CommandError(str(exc)) from None
-        result = sync(accounts)
+        result = sync(accounts, options["scope"])
         for line in result.changes:
             self.stdout.write(f"  {line}")
         if result.changed:
