@@ -47,6 +47,12 @@ def _clean(raw: str) -> str:
     return raw.strip()
 
 
+def form_query(query: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """A page's query without the fields a person left empty: an HTML form sends every input (``from=``),
+    and an empty field means "not given", not a malformed value. The API keeps the strict reading."""
+    return {name: list(values) for name, values in query.items() if any(v != "" for v in values)}
+
+
 def parse_query(query: Mapping[str, Sequence[str]], params: Sequence[Param]) -> dict[str, Any]:
     """``{name: value}`` for the declared parameters present; BadParameter for anything else."""
     known = {p.name: p for p in params}

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from iact_agents.errors import AgentError
 
 from ..api.errors import BadParameter
-from ..api.params import DayRange, Param, choice, day, day_range, parse_query, service_name, window_days
+from ..api.params import DayRange, Param, choice, day, day_range, form_query, parse_query, service_name, window_days
 from ..core.tables import Table, find
 from .service import SET_KIND, SET_TITLES, UnknownService, compute, events_total, trend
 from .tables import drill_url, events_table, services_table, trend_table
@@ -78,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     template = "iact_web/dora/dashboard.html"
     context: dict[str, Any] = {"nav": "dora", "presets": settings.CONFIG.dora.window_presets, "query": request.GET}
     try:
-        values, rng = parse_range(dict(request.GET.lists()), [Param("export", "CSV of a table.", str)])
+        values, rng = parse_range(form_query(dict(request.GET.lists())), [Param("export", "CSV of a table.", str)])
         result = compute(rng, values.get("service"))
         defs = result.definitions
         trend_window = rng.preset if rng.preset in defs.snapshot_windows else defs.snapshot_windows[0]
@@ -104,7 +104,7 @@ def events(request: HttpRequest) -> HttpResponse:
     template = "iact_web/dora/events.html"
     context: dict[str, Any] = {"nav": "dora", "query": request.GET}
     try:
-        values, rng = parse_range(dict(request.GET.lists()), [
+        values, rng = parse_range(form_query(dict(request.GET.lists())), [
             Param("set", "Which events.", choice(*SET_KIND), required=True),
             Param("export", "CSV of the table.", str),
         ])

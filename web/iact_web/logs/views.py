@@ -10,7 +10,7 @@ from django.shortcuts import render
 from iact_agents.errors import AgentError
 
 from ..api.errors import BadParameter
-from ..api.params import Param, parse_query, text
+from ..api.params import Param, form_query, parse_query, text
 from ..core.tables import Column, Table
 from ..ops.service import health_hosts
 from .params import build_search, search_params
@@ -38,7 +38,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if not request.GET.get("host") and not request.GET.get("source"):
         return render(request, TEMPLATE, context)
     try:
-        values = parse_query(dict(request.GET.lists()),
+        values = parse_query(form_query(dict(request.GET.lists())),
                              [*search_params(), Param("export", "CSV of the page.", text(16, r"lines", "table"))])
         query = build_search(values)
         page = search(query, values.get("page_size", settings.CONFIG.logs.page_size_default), values.get("cursor"))

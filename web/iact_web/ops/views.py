@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ..api.errors import BadParameter
-from ..api.params import Param, choice, int_between, parse_query, text
+from ..api.params import Param, choice, form_query, int_between, parse_query, text
 from ..core import audit
 from ..core.tables import Table, find
 from . import service
@@ -41,7 +41,7 @@ def _page(request: HttpRequest, template: str, nav: str, params: list[Param],
           build: Callable[[dict[str, Any]], tuple[list[Table], dict[str, Any]]]) -> HttpResponse:
     context: dict[str, Any] = {"nav": nav, "query": request.GET}
     try:
-        values = parse_query(dict(request.GET.lists()), [*params, EXPORT])
+        values = parse_query(form_query(dict(request.GET.lists())), [*params, EXPORT])
         tables, extra = build(values)
         name = values.get("export")
         if name is not None:

@@ -16,6 +16,7 @@ from iact_web.api.params import (
     choice,
     day,
     day_range,
+    form_query,
     instant,
     int_between,
     parse_query,
@@ -116,3 +117,8 @@ def test_ranges() -> None:
     assert instant("2026-11-02T10:15:00+01:00") == datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
     assert service_name("Checkout") == "checkout"
     assert window_days(90)("30d") == 30
+
+
+def test_form_query_drops_the_fields_a_person_left_empty() -> None:
+    raw = {"from": [""], "to": ["2026-11-29"], "window": ["30"], "service": ["", ""], "x": ["", "y"]}
+    assert form_query(raw) == {"to": ["2026-11-29"], "window": ["30"], "x": ["", "y"]}
