@@ -46,6 +46,7 @@ def test_tls_is_not_trusted_without_the_lab_ca(site: Site) -> None:
         requests.get(site.url, timeout=TIMEOUT)
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
 def test_old_tls_versions_are_refused(site: Site) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cafile=str(site.ca))
