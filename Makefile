@@ -40,7 +40,7 @@ cassandra-archive: ## Assemble the Cassandra release archive from Maven Central 
 	@scripts/cassandra-archive.sh $(CASSANDRA_VERSION) >/dev/null
 
 .PHONY: browser
-browser: ## Debian's chromium + chromium-driver (and certutil) for the browser tests; nothing downloads a browser
+browser: ## Debian's chromium, chromium-driver, certutil (browser tests) and hey (bench/web); nothing downloads a browser
 	@scripts/lab.sh browser
 
 .PHONY: engine
