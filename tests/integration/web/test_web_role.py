@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 
 import pytest
 
@@ -181,3 +182,24 @@ def test_nginx_access_log_is_json_in_the_collectors_format(host):
     assert entry["message"].startswith("GET /no-such-page ")
     assert entry["logger"] == "nginx.access"
     assert entry["status"] in (302, 404)
+
+
+def test_json_logs_survive_the_collectors_rotation(host):
+    """The collector's logrotate policy renames the JSON logs; each new file keeps its writer as owner, nginx
+    reopens its log through the hook, and the app (WatchedFileHandler) reopens its own: new lines land in the
+    new files, which the collector can read (group iact)."""
+    logs = {"/var/log/iact/web-nginx.json.log": "www-data", "/var/log/iact/web-app.json.log": "iact-web"}
+    with host.sudo():
+        rotate = host.run("logrotate -f --state /tmp/iact-web-rotation-test.status /etc/logrotate.d/iact-json-logs")
+        assert rotate.rc == 0, rotate.stderr
+        for path, owner in logs.items():
+            f = host.file(path)
+            assert (f.user, f.group, f.mode) == (owner, "iact", 0o640), path
+            assert host.file(path + ".1").exists, f"{path} was not rotated"
+    marker = f"rotation-check-{int(time.time() * 1000)}"
+    for _ in range(3):
+        host.run(f"curl -sk -o /dev/null https://127.0.0.1/{marker} -H 'Host: localhost'")
+        time.sleep(0.5)
+    with host.sudo():
+        for path in logs:
+            assert marker in host.file(path).content_string, f"no new line in {path} after the rotation"
