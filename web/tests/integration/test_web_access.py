@@ -9,13 +9,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import Principal
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iact_web.core.models import ApiClient, AuditEvent
-from webtest_helpers import Token
+from webtest_helpers import Principal, Token
 
 pytestmark = pytest.mark.integration
 
