@@ -47,5 +47,6 @@ else
   fi
   echo "Login:      user 'admin' (or 'viewer', read-only); the passwords are vault_web_admin_password and"
   echo "            vault_web_viewer_password in $PWD/$inv/group_vars/all/vault.yml (generated, never committed)"
-  echo "API:        ${url}api/v1/  with 'Authorization: Token <vault_web_api_token_ci>'; schema at ${url}api/schema/"
+  echo "API:        ${url}api/ (versions, endpoints; OpenAPI at ${url}api/v1/schema), token: Authorization: Token"
+  echo "            <vault_web_api_token_ci> (default limits) or <vault_web_api_token_bench> (raised limits)"
 fi
