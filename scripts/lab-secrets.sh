@@ -15,11 +15,19 @@ names=(
   vault_mysql_backup_password
   vault_mysql_app_password
   vault_backup_encryption_passphrase
+  vault_web_secret_key:64
+  vault_web_admin_password
+  vault_web_viewer_password
+  vault_web_api_token_ci:48
+  vault_web_api_token_bench:48
 )
 touch "$out"
 chmod 0600 "$out"
 grep -q '^---' "$out" || printf -- '---\n# Generated lab secrets (scripts/lab-secrets.sh). Never commit this file.\n' >"$out"
-for name in "${names[@]}"; do
+# NAME or NAME:LENGTH (default 32 characters).
+for entry in "${names[@]}"; do
+  name=${entry%%:*} len=32
+  [[ $entry == *:* ]] && len=${entry##*:}
   grep -q "^${name}:" "$out" && continue
-  printf '%s: "%s"\n' "$name" "$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" >>"$out"
+  printf '%s: "%s"\n' "$name" "$(head -c $((len * 2)) /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c "$len")" >>"$out"
 done
