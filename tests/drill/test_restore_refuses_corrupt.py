@@ -65,7 +65,7 @@ def test_corrupt_mysql_backup_is_refused(cluster: drill.Cluster, inventory: str)
     backup_id = cluster.run(db, f"{BACKUP} run mysql").strip().splitlines()[-1].split()[0]
     target, base = target_dir(cluster, db)
     try:
-        corrupt(cluster, target, f"{base}/{backup_id}/data/ibdata1.age")
+        corrupt(cluster, target, f"{base}/{backup_id}/data/ibdata1.zst.age")
         pid = main_pid(cluster, db, "mariadb")
         run = playbook(inventory, "restore_mysql.yml", f"backup_restore_id={backup_id}")
         said = run.stdout + run.stderr  # where ansible-core prints the failure depends on its settings
@@ -87,7 +87,7 @@ def test_corrupt_cassandra_backup_is_refused(cluster: drill.Cluster, inventory: 
     backup_id = cluster.run(node, f"{BACKUP} run cassandra").strip().splitlines()[-1].split()[0]
     target, base = target_dir(cluster, node)
     try:
-        victim = cluster.run(target, f"find {base}/{backup_id}/data/system_schema -name '*-Data.db.age'"
+        victim = cluster.run(target, f"find {base}/{backup_id}/data/system_schema -name '*-Data.db.zst.age'"
                                      " | head -1").strip()
         assert victim, "no Data.db in the backup"
         corrupt(cluster, target, victim)

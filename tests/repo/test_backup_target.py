@@ -110,8 +110,8 @@ def test_meta_and_log_name_parsers_are_total(text: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "seq"), [
-    ("mysql-bin.000012.age", 12), ("mysql-bin.000012.age.auth", 12), ("mysql-bin.000012.sha256", 12),
-    ("mysql-bin.000012", 12), ("mysql-bin.index", None), (".mysql-bin.000012.age.Xa1b2c", None),
+    ("mysql-bin.000012.zst.age", 12), ("mysql-bin.000012.zst.age.auth", 12), ("mysql-bin.000012.sha256", 12),
+    ("mysql-bin.000012", 12), ("mysql-bin.index", None), (".mysql-bin.000012.zst.age.Xa1b2c", None),
 ])
 def test_log_seq(name: str, seq: int | None) -> None:
     assert tgt.log_seq(name) == seq
@@ -193,11 +193,11 @@ def test_prune_deletes_by_arrival_and_keeps_the_logs_kept_backups_need(tmp_path:
     tl = data / "binlog-tl1"
     tl.mkdir()
     for n in (5, 15, 25, 35):
-        for suffix in (".age", ".age.auth"):
+        for suffix in (".zst.age", ".zst.age.auth"):
             (tl / f"mysql-bin.{n:06d}{suffix}").write_bytes(b"l")
     old_tl = data / "binlog-tl0"
     old_tl.mkdir()
-    (old_tl / "mysql-bin.000001.age").write_bytes(b"l")
+    (old_tl / "mysql-bin.000001.zst.age").write_bytes(b"l")
     tgt.seal_source(cfg, src, tgt.Report())
     # Arrival is the sealed directory's mtime: one backup per day, the oldest first. Change times cannot be
     # set, so "now" is two days after this very moment (the unused timeline then idled for two days).
@@ -209,4 +209,4 @@ def test_prune_deletes_by_arrival_and_keeps_the_logs_kept_backups_need(tmp_path:
     left = sorted(p.name for p in data.iterdir())
     assert left == ["binlog-tl1", ids[1], ids[2]]  # keep_daily = 2; the unused timeline idled > 24 h
     logs = sorted(p.name for p in tl.iterdir())
-    assert logs == [f"mysql-bin.{n:06d}{s}" for n in (25, 35) for s in (".age", ".age.auth")]
+    assert logs == [f"mysql-bin.{n:06d}{s}" for n in (25, 35) for s in (".zst.age", ".zst.age.auth")]

@@ -220,8 +220,8 @@ def test_cassandra_backup_clears_its_snapshot(host):
         fetched = host.run(f"{BACKUP} fetch {backup_id} {work}")
         assert fetched.rc == 0, fetched.stderr
         meta = host.file(f"{work}/meta").listdir()
-        assert {"schema.cql.age", "nodetool-info.txt.age", "nodetool-ring.txt.age",
-                "describecluster.txt.age"} <= set(meta)
+        assert {"schema.cql.zst.age", "nodetool-info.txt.zst.age", "nodetool-ring.txt.zst.age",
+                "describecluster.txt.zst.age"} <= set(meta)
         with private_key_on(host):
             decrypt(host, backup_id, work, f"{work}.plain")
         schema = host.file(f"{work}.plain/meta/schema.cql").content_string
@@ -310,7 +310,7 @@ def test_mysql_backup_holds_no_marker_in_clear(host):
         assert on_target.rc == 1, f"the marker is in clear on the target: {on_target.stdout}"
         files = target.check_output(f"cd {data}/{backup_id} && find . -type f ! -name meta.env ! -name SUCCESS"
                                     " ! -name 'MANIFEST.*' | sort").split()
-        assert files and all(f.endswith(".age") for f in files), files[:5]
+        assert files and all(f.endswith(".zst.age") for f in files), files[:5]
         headers = target.check_output(f"cd {data}/{backup_id} && find . -name '*.age' -exec head -qc 21 {{}} + "
                                       f"| sed 's/{AGE_HEADER}/\\n/g' | tr -d '\\n' | wc -c")
         assert headers == "0", "an .age file does not start with the age header"

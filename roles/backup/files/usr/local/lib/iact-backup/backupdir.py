@@ -3,7 +3,7 @@
 
 Called by /usr/local/sbin/iact-backup; standard library and the ``age`` command only.
 
-    backupdir.py encrypt DIR --recipients FILE [--clear NAME ...]
+    backupdir.py encrypt DIR --recipients FILE [--clear NAME ...]      every file F becomes F.zst.age
     backupdir.py write-manifest DIR --key FILE --host HOST --id ID
     backupdir.py verify DIR --key FILE --host HOST --id ID
     backupdir.py decrypt DIR OUT --key FILE --host HOST --id ID --identity FILE
@@ -44,6 +44,7 @@ SUCCESS = "SUCCESS"
 RESERVED = frozenset({MANIFEST, MAC_FILE, SUCCESS})
 AUTH_SUFFIX = ".auth"
 ENCRYPTED_SUFFIX = ".age"
+COMPRESSED_SUFFIX = ".zst.age"  # zstd, then age: ciphertext does not compress (nor stay sparse) afterwards
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_SMALL_BYTES = 64 * 1024
 MIN_KEY_BYTES = 32
@@ -51,7 +52,7 @@ LINE_RE = re.compile(r"^([0-9a-f]{64})  (.+)$")
 MAC_RE = re.compile(r"^hmac-sha256 ([0-9a-f]{64})$")
 SHA_RE = re.compile(r"^sha256 ([0-9a-f]{64})$")
 RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
-AGE, AGE_KEYGEN = "/usr/bin/age", "/usr/bin/age-keygen"
+AGE, AGE_KEYGEN, ZSTD = "/usr/bin/age", "/usr/bin/age-keygen", "/usr/bin/zstd"
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
 
@@ -248,8 +249,24 @@ def run_age(argv: list[str], what: str) -> None:
         raise RuntimeError(f"age failed on {what}: {done.stderr.strip()[-300:]}")
 
 
+def pipe(first: list[str], second: list[str], what: str) -> None:
+    """``first | second``, both checked (the data never touches the disk in between)."""
+    head = subprocess.Popen(first, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert head.stdout is not None
+    try:
+        tail = subprocess.run(second, stdin=head.stdout, capture_output=True, check=False)
+    finally:
+        head.stdout.close()
+        head_err = head.stderr.read() if head.stderr else b""
+        head.wait()
+    for name, rc, err in ((first[0], head.returncode, head_err), (second[0], tail.returncode, tail.stderr)):
+        if rc != 0:
+            raise RuntimeError(f"{Path(name).name} failed on {what}: {err.decode(errors='replace').strip()[-300:]}")
+
+
 def encrypt(top: Path, recipients: Path, clear: frozenset[str]) -> int:
-    """Replace every regular file (but the ``clear`` top-level names) with its age encryption ``<file>.age``."""
+    """Replace every regular file (but the ``clear`` top-level names) with ``<file>.zst.age``: compressed with
+    zstd, then encrypted with age to the recipients."""
     lines = [ln.strip() for ln in recipients.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines or not all(RECIPIENT_RE.match(r) for r in lines):
         raise UsageError(f"{recipients} must list age recipients (age1...), one a line")
@@ -259,9 +276,9 @@ def encrypt(top: Path, recipients: Path, clear: frozenset[str]) -> int:
     todo = sorted(n for n in tree.files if n not in clear and n not in RESERVED)
 
     def one(name: str) -> None:
-        src = top / name
-        run_age([AGE, "--encrypt", "--recipients-file", str(recipients), "--output",
-                 str(top / (name + ENCRYPTED_SUFFIX)), str(src)], name)
+        src, dest = top / name, top / (name + COMPRESSED_SUFFIX)
+        pipe([ZSTD, "-q", "-1", "-T1", "-c", "--", str(src)],
+             [AGE, "--encrypt", "--recipients-file", str(recipients), "--output", str(dest)], name)
         src.unlink()
 
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -303,10 +320,13 @@ def decrypt(top: Path, out: Path, key: bytes, host: str, backup_id: str, *, iden
     out.mkdir(mode=0o700)
 
     def one(name: str) -> None:
-        plain = name.removesuffix(ENCRYPTED_SUFFIX)
+        plain = name.removesuffix(COMPRESSED_SUFFIX).removesuffix(ENCRYPTED_SUFFIX)
         dest = out / plain
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if name.endswith(ENCRYPTED_SUFFIX):
+        if name.endswith(COMPRESSED_SUFFIX):
+            pipe([AGE, "--decrypt", "--identity", str(identity), "--", str(top / name)],
+                 [ZSTD, "-q", "-d", "-o", str(dest)], name)
+        elif name.endswith(ENCRYPTED_SUFFIX):
             run_age([AGE, "--decrypt", "--identity", str(identity), "--output", str(dest), str(top / name)], name)
         else:
             shutil.copyfile(top / name, dest, follow_symlinks=False)
