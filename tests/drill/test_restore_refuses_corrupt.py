@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,17 @@ def mysql_backup(cluster: drill.Cluster) -> Iterator[tuple[str, str, str]]:
     cluster.run(target, f"rm -rf {base}/{backup_id}")
 
 
+@contextmanager
+def tampered(cluster: drill.Cluster, do: str, undo: str) -> Iterator[None]:
+    """Run ``do`` as root on the backup target, and ``undo`` afterwards whatever happens."""
+    target = cluster.groups["backup_targets"][0]
+    try:
+        cluster.run(target, do)
+        yield
+    finally:
+        cluster.run(target, undo)
+
+
 def refused(cluster: drill.Cluster, inventory: str, db: str, backup_id: str, *words: str) -> None:
     pid = main_pid(cluster, db, "mariadb")
     run = playbook(inventory, "restore_mysql.yml", f"backup_restore_id={backup_id}")
@@ -130,18 +142,15 @@ def test_a_manifest_edited_to_match_a_changed_file_is_refused(cluster: drill.Clu
                                                                mysql_backup: tuple[str, str, str]) -> None:
     db, backup_id, top = mysql_backup
     target = cluster.groups["backup_targets"][0]
-    cluster.run(target, f"cp -p {top}/MANIFEST.sha256 {top}/meta.env /root/")
-    try:
-        # What someone on the target would do: change a file, and its line in the manifest with it.
-        edit = ("sed -i 's/^binlog_pos=.*/binlog_pos=4/' meta.env && new=$(sha256sum < meta.env | cut -c1-64)"
-                ' && sed -i "s/^[0-9a-f]\\{64\\}  meta.env$/$new  meta.env/" MANIFEST.sha256')
-        cluster.run(target, f"cd {top} && bash -c {shlex.quote(edit)}")
+    # What someone on the target would do: change a file, and its line in the manifest with it.
+    edit = ("sed -i 's/^binlog_pos=.*/binlog_pos=4/' meta.env && new=$(sha256sum < meta.env | cut -c1-64)"
+            ' && sed -i "s/^[0-9a-f]\\{64\\}  meta.env$/$new  meta.env/" MANIFEST.sha256')
+    with tampered(cluster, f"cp -p {top}/MANIFEST.sha256 {top}/meta.env /root/ && cd {top} && bash -c"
+                           f" {shlex.quote(edit)}",
+                  f"cp -p /root/MANIFEST.sha256 /root/meta.env {top}/ && rm -f /root/MANIFEST.sha256 /root/meta.env"):
         assert cluster.run(target, f"cd {top} && sha256sum --quiet -c MANIFEST.sha256 && echo consistent").strip() \
             == "consistent"
         refused(cluster, inventory, db, backup_id, "MANIFEST.sha256", "is not authentic")
-    finally:
-        cluster.run(target, f"cp -p /root/MANIFEST.sha256 /root/meta.env {top}/ && rm -f /root/MANIFEST.sha256"
-                            " /root/meta.env")
 
 
 @pytest.mark.parametrize(("plant", "words"), [
@@ -151,26 +160,17 @@ def test_a_manifest_edited_to_match_a_changed_file_is_refused(cluster: drill.Clu
 def test_a_planted_entry_is_refused(cluster: drill.Cluster, inventory: str, mysql_backup: tuple[str, str, str],
                                     plant: str, words: tuple[str, ...]) -> None:
     db, backup_id, top = mysql_backup
-    target = cluster.groups["backup_targets"][0]
-    path = plant.rsplit(maxsplit=1)[-1].format(top=top)
-    cluster.run(target, plant.format(top=top))
-    try:
+    with tampered(cluster, plant.format(top=top), f"rm -f {plant.rsplit(maxsplit=1)[-1].format(top=top)}"):
         refused(cluster, inventory, db, backup_id, *words)
-    finally:
-        cluster.run(target, f"rm -f {path}")
 
 
 def test_a_backup_copied_under_a_newer_id_is_refused(cluster: drill.Cluster, inventory: str,
                                                      mysql_backup: tuple[str, str, str]) -> None:
     db, _, top = mysql_backup
-    target = cluster.groups["backup_targets"][0]
     newer = "mysql-29991231T235959Z"
     copy = f"{os.path.dirname(top)}/{newer}"
-    cluster.run(target, f"cp -a {top} {copy}")
-    try:
+    with tampered(cluster, f"cp -a {top} {copy}", f"rm -rf {copy}"):
         refused(cluster, inventory, db, newer, "is not authentic")
-    finally:
-        cluster.run(target, f"rm -rf {copy}")
 
 
 def test_a_corrupted_binary_log_is_refused(cluster: drill.Cluster, inventory: str,
@@ -182,12 +182,10 @@ def test_a_corrupted_binary_log_is_refused(cluster: drill.Cluster, inventory: st
     timeline = cluster.run(target, f"sed -n 's/^timeline=//p' {top}/meta.env").strip()
     newest = cluster.run(target, f"ls {os.path.dirname(top)}/binlog-{timeline}/*.age | sort | tail -1").strip()
     assert newest, "no binary log shipped after the backup"
-    cluster.run(target, f"cp -p {newest} /root/binlog.save")
-    try:
-        corrupt(cluster, target, newest)
+    flip = f"printf X | dd of={newest} bs=1 conv=notrunc status=none"
+    with tampered(cluster, f"cp -p {newest} /root/binlog.save && {flip}",
+                  f"cp -p /root/binlog.save {newest} && rm -f /root/binlog.save"):
         refused(cluster, inventory, db, backup_id, "sha256 mismatch", os.path.basename(newest))
-    finally:
-        cluster.run(target, f"cp -p /root/binlog.save {shlex.quote(newest)} && rm -f /root/binlog.save")
 
 
 def test_the_untampered_backup_is_accepted(cluster: drill.Cluster, mysql_backup: tuple[str, str, str]) -> None:
