@@ -69,12 +69,16 @@ lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh
 
 # --- tests --------------------------------------------------------------------------------------
+# Python that roles/backup installs on the hosts (standard library only).
+BACKUP_PY := roles/backup/files/usr/local/lib/iact-backup/backupdir.py roles/backup/files/usr/local/sbin/iact-backup-target \
+             roles/backup/filter_plugins/backup_keys.py
+
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents web tests molecule drill conftest.py $(wildcard bench)
-	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py)
+	@echo "== ruff";         $(BIN)/ruff check agents web tests molecule drill conftest.py $(wildcard bench) $(BACKUP_PY)
+	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py) && $(BIN)/mypy --strict $(BACKUP_PY)
 	@echo "== mypy (web)";   (cd web && ../$(BIN)/python tests/typecheck.py)
 
 .PHONY: unit

@@ -7,6 +7,10 @@ roles/backup installs and that the restore playbooks call (``/usr/local/sbin/iac
     .venv/bin/python drill/drill.py [--inventory inventory/lab] [--report-dir .lab/reports]
                                     [--cassandra-node NAME] [--markers N] [--force]
 
+Backups are encrypted on their sources (age); the drill brings the private key of the backups from the inventory
+(``backup_age_identity``, the vault) to each restored host for its restore command only, as the restore
+playbooks do, and removes it afterwards whatever happens.
+
 Steps: preflight (MariaDB answers, every Cassandra node UN) → marker batch A (MySQL iact_drill.markers, Cassandra
 iact_drill.markers at consistency ALL) → backup (MariaDB full + binary logs, the victim node's snapshot) →
 marker batch B → pre-disaster manifest (row count and CHECKSUM TABLE of every table of `iact` and
@@ -20,12 +24,16 @@ job_runs row and a dr_drills row when migration 0012 is applied). Exit 0 only wh
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import re
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +53,9 @@ import inventory as ansible_inv
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKUP = "/usr/local/sbin/iact-backup"
+IDENTITY_DIR = "/run/iact-backup"
+IDENTITY = f"{IDENTITY_DIR}/age-identity"
+IDENTITY_RE = re.compile(r"^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$")
 CQL_HELPER = "/root/iact-drill-cql_markers.py"
 MYSQL_SCHEMAS = ("iact", "iact_drill")
 
@@ -69,9 +80,37 @@ class Cluster:
             raise DrillError(f"{name}: `{command[:120]}` failed: {out.stderr.strip()[-800:] or out.stdout[-800:]}")
         return str(out.stdout)
 
-    def put(self, name: str, local: Path, remote: str) -> None:
-        if not self.hosts[name].put_file(str(local), remote):
+    def put(self, name: str, local: Path | io.StringIO, remote: str) -> None:
+        if not self.hosts[name].put_file(local if isinstance(local, io.StringIO) else str(local), remote):
             raise DrillError(f"{name}: cannot upload {local} to {remote}")
+
+    def variable(self, name: str, var: str) -> Any:
+        """An inventory variable of the host, its Jinja references (e.g. to the vault) resolved."""
+        hv: dict[str, Any] = self.hosts[name].data.get("ansible_vars", {})
+        return ansible_inv.render(hv, hv.get(var))
+
+
+@contextmanager
+def restore_key(c: Cluster, hosts: list[str]) -> Iterator[None]:
+    """The backups' private key (inventory: backup_age_identity) on the hosts for the restores only (root-only
+    tmpfs), removed afterwards whatever happens."""
+    try:
+        bring_identity(c, hosts)
+        yield
+    finally:
+        for host in hosts:
+            c.run(host, f"rm -f {IDENTITY}", check=False)
+
+
+def bring_identity(c: Cluster, hosts: list[str]) -> None:
+    for host in hosts:
+        key = str(c.variable(host, "backup_age_identity") or "").strip()
+        if not IDENTITY_RE.match(key):
+            raise DrillError(f"{host}: backup_age_identity (the vault's age private key of the backups) is not set in"
+                             " the inventory: encrypted backups cannot be restored without it")
+        c.run(host, f"install -d -m 0700 {IDENTITY_DIR}")
+        c.put(host, io.StringIO(key + "\n"), IDENTITY)
+        c.run(host, f"chmod 0600 {IDENTITY}")
 
 
 def connect(inventory_path: str) -> Cluster:
@@ -252,8 +291,10 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
 
     # --- restore MariaDB to the recovery point, verify while no client can write
     t0 = time.monotonic()
-    c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']} --until {shlex.quote(until)} --hold")
+    with restore_key(c, [db]):
+        c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']} --until {shlex.quote(until)} --hold")
     rep.mysql["restore_s"] = round(time.monotonic() - t0, 2)
+    rep.mysql["encryption"] = encryption(c, db, f"/var/backups/iact-backup/restore/{rep.mysql['backup_id']}")
     rep.step("restore_mysql", t0)
     t0 = time.monotonic()
     got, _ = table_manifest(c, db)
@@ -277,8 +318,11 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
 
     # --- restore the Cassandra node, verify its own SSTables, repair, verify all
     t0 = time.monotonic()
-    c.run(victim, f"{BACKUP} restore-cassandra --backup {rep.cassandra['backup_id']}", timeout=1800)
+    with restore_key(c, [victim]):
+        c.run(victim, f"{BACKUP} restore-cassandra --backup {rep.cassandra['backup_id']}", timeout=1800)
     rep.cassandra["restore_s"] = round(time.monotonic() - t0, 2)
+    rep.cassandra["encryption"] = encryption(
+        c, victim, f"/var/lib/cassandra/iact-restore/{rep.cassandra['backup_id']}")
     rep.step("restore_cassandra", t0)
     t0 = time.monotonic()
     local_a = node_has_partition(c, victim, did, "A")
@@ -321,6 +365,12 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     c.run(db, "rm -rf /var/lib/mysql.pre-restore")
 
 
+def encryption(c: Cluster, host: str, download: str) -> str:
+    """How the restored backup was stored on the target, from its (authenticated) meta.env: 'age' or 'none'."""
+    out = c.run(host, f"sed -n 's/^encryption=//p' {shlex.quote(download)}/meta.env", check=False).strip()
+    return out or "none"
+
+
 def record(c: Cluster, rep: Report) -> None:
     """JSON + Markdown report files, a job_runs row and (when migration 0012 is applied) a dr_drills row."""
     out = Path(rep_dir)
@@ -335,6 +385,7 @@ def record(c: Cluster, rep: Report) -> None:
     md += [f"| RPO {k} | {v} s |" for k, v in rep.rpo_s.items()]
     md += [f"| RTO {k} | {v} s |" for k, v in rep.rto_s.items()]
     md += [f"| throughput {k} | {v} MB/s |" for k, v in rep.throughput_mb_s.items()]
+    md += [f"| backup storage {k} | {getattr(rep, k).get('encryption', '?')} |" for k in ("mysql", "cassandra")]
     md += ["", "| step | seconds | detail |", "|---|---|---|"]
     for s in rep.steps:
         detail = {k: v for k, v in s.items() if k not in ("step", "seconds")}

@@ -34,6 +34,7 @@ cmd_deps() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v ssh >/dev/null || missing+=(openssh-client)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v age-keygen >/dev/null || missing+=(age)  # the lab's backup key pair (scripts/lab-secrets.sh)
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "installing ${missing[*]}"
   apt-get update -q >/dev/null || log "apt-get update reported errors (an unreachable extra source?); continuing"
