@@ -159,13 +159,20 @@ class Report:
         print(f"drill: {name} ({self.steps[-1]['seconds']} s)", flush=True)
 
 
-def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], datetime]:
-    """Count and CHECKSUM TABLE of every base table of MYSQL_SCHEMAS, consistent (read lock), and the time."""
+BINLOG_FILE = re.compile(r"^[\w.-]+\.\d{6}$")
+
+
+def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], datetime, str]:
+    """Count and CHECKSUM TABLE of every base table of MYSQL_SCHEMAS, consistent (read lock), the time and the
+    binary-log coordinates (FILE:POS) of that state. The restore replays up to the coordinates, not the time:
+    a statement that waited for the read lock is stamped with the second it began, so a restore "until the
+    next second" would replay it although it committed after the manifest."""
     schemas = ", ".join(f"'{s}'" for s in MYSQL_SCHEMAS)
     listing = ("SELECT table_schema, table_name FROM information_schema.tables"  # noqa: S608 - see mysql()
                f" WHERE table_schema IN ({schemas}) AND table_type = 'BASE TABLE' ORDER BY 1, 2")
     tables = [f"{r[0]}.{r[1]}" for r in mysql(c, host, listing)]
-    parts = ["FLUSH TABLES WITH READ LOCK", "SELECT 'now', DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')"]
+    parts = ["FLUSH TABLES WITH READ LOCK", "SELECT 'now', DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')",
+             "SHOW MASTER STATUS"]
     parts += [f"SELECT 'count', '{t}', COUNT(*) FROM {t}" for t in tables]  # noqa: S608 - see mysql()
     parts += [f"CHECKSUM TABLE {t}" for t in tables]
     # Writes wait for the lock: nothing else is stamped with this second, so a restore up to the next
@@ -174,16 +181,19 @@ def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], da
     rows = mysql(c, host, "; ".join(parts))
     found: dict[str, dict[str, int]] = {t: {} for t in tables}
     at = None
+    position = None
     for r in rows:
-        if r[0] == "now":
+        if BINLOG_FILE.match(r[0]) and len(r) > 1 and r[1].isdigit() and r[0] not in found:
+            position = f"{r[0]}:{r[1]}"
+        elif r[0] == "now":
             at = datetime.strptime(r[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         elif r[0] == "count":
             found[r[1]]["rows"] = int(r[2])
         elif r[0] in found:
             found[r[0]]["checksum"] = int(r[1]) if r[1] not in ("NULL", "") else -1
-    if at is None:
-        raise DrillError("the manifest query returned no time")
-    return found, at
+    if at is None or position is None:
+        raise DrillError("the manifest query returned no time or no binary-log position")
+    return found, at, position
 
 
 def cql(c: Cluster, node: str, *args: str) -> dict[str, Any]:
@@ -268,7 +278,7 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
 
     # --- pre-disaster manifest and the last binary-log shipment
     t0 = time.monotonic()
-    manifest, at = table_manifest(c, db)
+    manifest, at, position = table_manifest(c, db)
     until = (at + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
     c.run(db, f"{BACKUP} binlogs")
     cass_expected = {b: cql(c, coord, "read", did, b) for b in ("A", "B")}
@@ -277,6 +287,7 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
             raise DrillError(f"Cassandra batch {b}: {r['count']} rows written, {n} expected (before the disaster)")
     rep.mysql["manifest"] = manifest
     rep.mysql["recovery_point"] = until
+    rep.mysql["recovery_position"] = position
     rep.cassandra["manifest"] = cass_expected
     rep.step("manifest", t0, tables=len(manifest))
 
@@ -292,12 +303,13 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     # --- restore MariaDB to the recovery point, verify while no client can write
     t0 = time.monotonic()
     with restore_key(c, [db]):
-        c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']} --until {shlex.quote(until)} --hold")
+        c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']}"
+                  f" --until-position {shlex.quote(position)} --hold")
     rep.mysql["restore_s"] = round(time.monotonic() - t0, 2)
     rep.mysql["encryption"] = encryption(c, db, f"/var/backups/iact-backup/restore/{rep.mysql['backup_id']}")
     rep.step("restore_mysql", t0)
     t0 = time.monotonic()
-    got, _ = table_manifest(c, db)
+    got, _, _ = table_manifest(c, db)
     diffs = {t: {"before": manifest.get(t), "after": got.get(t)} for t in set(manifest) | set(got)
              if manifest.get(t) != got.get(t)}
     markers = mysql(c, db, "SELECT batch, COUNT(*), MAX(written_at) FROM iact_drill.markers"  # noqa: S608
@@ -307,16 +319,46 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     rep.mysql["table_differences"] = diffs
     c.run(db, f"{BACKUP} release-mysql")
     t_mysql = time.monotonic()
+    # A failed MySQL verification is reported after the Cassandra node is restored too: a drill must never
+    # leave its victim node wiped.
+    mysql_error = None
     if counts != {"A": n, "B": n}:
-        raise DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}")
-    if diffs:
-        raise DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}")
-    newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-    rep.rpo_s["mysql"] = round((disaster - newest).total_seconds(), 3)
-    rep.rto_s["mysql"] = round(t_mysql - t_disaster, 2)
-    rep.step("verify_mysql", t0, tables=len(got), markers=counts)
+        mysql_error = DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}")
+    elif diffs:
+        mysql_error = DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}")
+    else:
+        newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+        rep.rpo_s["mysql"] = round((disaster - newest).total_seconds(), 3)
+        rep.rto_s["mysql"] = round(t_mysql - t_disaster, 2)
+        rep.step("verify_mysql", t0, tables=len(got), markers=counts)
 
     # --- restore the Cassandra node, verify its own SSTables, repair, verify all
+    t_cass = restore_cassandra_node(c, rep, victim, cass_expected, n)
+    rep.rpo_s["cassandra_node_from_snapshot"] = round(
+        (disaster - datetime.fromisoformat(cass_expected["A"]["newest"])).total_seconds(), 3)
+    rep.rto_s["cassandra_node"] = round(t_cass - t_disaster, 2)
+    rep.rto_s["total"] = round(max(t_mysql, t_cass) - t_disaster, 2)
+    if mysql_error is not None:
+        raise mysql_error
+
+    mb = 1024 * 1024
+    rep.throughput_mb_s = {
+        "mysql_backup": round(rep.mysql["backup_bytes"] / mb / rep.mysql["backup_wall_s"], 2),
+        "mysql_restore": round(rep.mysql["backup_bytes"] / mb / rep.mysql["restore_s"], 2),
+        "cassandra_backup": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["backup_wall_s"], 2),
+        "cassandra_restore": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["restore_s"], 2),
+    }
+    # Scratch data of the drill: the report keeps what was measured.
+    mysql(c, db, "DROP DATABASE IF EXISTS iact_drill")
+    cql(c, coord, "drop")
+    c.run(db, "rm -rf /var/lib/mysql.pre-restore")
+
+
+def restore_cassandra_node(c: Cluster, rep: Report, victim: str, cass_expected: dict[str, dict[str, Any]],
+                           n: int) -> float:
+    """Restore the victim node from its snapshot, check its own SSTables, repair, check every marker row;
+    returns the time (monotonic) the node was verified."""
+    did = rep.drill_id
     t0 = time.monotonic()
     with restore_key(c, [victim]):
         c.run(victim, f"{BACKUP} restore-cassandra --backup {rep.cassandra['backup_id']}", timeout=1800)
@@ -345,24 +387,9 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     if any(line[:2] in {"DN", "UL", "UJ", "UM"} for line in status.splitlines()):
         raise DrillError(f"the cluster is not all UN after the restore:\n{status}")
     t_cass = time.monotonic()
-    newest_a = datetime.fromisoformat(cass_expected["A"]["newest"])
-    rep.rpo_s["cassandra_node_from_snapshot"] = round((disaster - newest_a).total_seconds(), 3)
     rep.rpo_s["cassandra_cluster"] = 0.0 if got_c["B"]["count"] == n else -1.0
-    rep.rto_s["cassandra_node"] = round(t_cass - t_disaster, 2)
-    rep.rto_s["total"] = round(max(t_mysql, t_cass) - t_disaster, 2)
     rep.step("verify_cassandra", t0, node_sstables={"A": local_a, "B": local_b})
-
-    mb = 1024 * 1024
-    rep.throughput_mb_s = {
-        "mysql_backup": round(rep.mysql["backup_bytes"] / mb / rep.mysql["backup_wall_s"], 2),
-        "mysql_restore": round(rep.mysql["backup_bytes"] / mb / rep.mysql["restore_s"], 2),
-        "cassandra_backup": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["backup_wall_s"], 2),
-        "cassandra_restore": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["restore_s"], 2),
-    }
-    # Scratch data of the drill: the report keeps what was measured.
-    mysql(c, db, "DROP DATABASE IF EXISTS iact_drill")
-    cql(c, coord, "drop")
-    c.run(db, "rm -rf /var/lib/mysql.pre-restore")
+    return t_cass
 
 
 def encryption(c: Cluster, host: str, download: str) -> str:
