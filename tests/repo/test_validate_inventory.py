@@ -138,3 +138,16 @@ def test_validated_once_per_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("TASK [Inventory | Check required secrets are set and not placeholders]") == 1
     assert result.stdout.count("PLAY [Validate the inventory]") == 3
+
+
+def test_a_later_import_naming_more_groups_validates_them(tmp_path: Path) -> None:
+    """common.yml validates no group; cassandra.yml after it in the same run still checks the cassandra group."""
+    play = tmp_path / "common_then_cassandra.yml"
+    play.write_text(
+        f"- name: Validate none\n  ansible.builtin.import_playbook: {PLAYBOOK}\n"
+        "  vars: {validate_inventory_groups: []}\n"
+        f"- name: Validate cassandra\n  ansible.builtin.import_playbook: {PLAYBOOK}\n"
+        "  vars: {validate_inventory_groups: [cassandra]}\n"
+    )
+    result = run(tmp_path, inventory({"c1": {}, "c2": {}}), play)
+    assert result.returncode != 0 and "datacenter 'dc1' has 2 node(s)" in result.stdout, result.stdout
