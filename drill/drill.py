@@ -80,6 +80,15 @@ class Cluster:
             raise DrillError(f"{name}: `{command[:120]}` failed: {out.stderr.strip()[-800:] or out.stdout[-800:]}")
         return str(out.stdout)
 
+    def ring(self, name: str) -> dict[str, Any]:
+        """The ring as ``name`` sees it, judged by ``iact-agent cassandra status`` (agents/iact_agents/ring.py)."""
+        out = self.run(name, "iact-agent cassandra status --json", check=False)
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            raise DrillError(f"{name}: iact-agent cassandra status printed no verdict: {out[-300:]!r}") from None
+        return doc if isinstance(doc, dict) else {"ok": False, "reason": "not a JSON object", "not_up_normal": []}
+
     def put(self, name: str, local: Path | io.StringIO, remote: str) -> None:
         if not self.hosts[name].put_file(local if isinstance(local, io.StringIO) else str(local), remote):
             raise DrillError(f"{name}: cannot upload {local} to {remote}")
@@ -233,10 +242,9 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     # --- preflight
     t0 = time.monotonic()
     mysql(c, db, "SELECT 1")
-    status = c.run(coord, "nodetool status")
-    not_un = [line for line in status.splitlines() if line[:2] in {"DN", "UL", "UJ", "UM", "DL", "DJ", "DM"}]
-    if not_un and not args.force:
-        raise DrillError(f"the Cassandra cluster is not healthy ({not_un}); fix it or pass --force")
+    ring = c.ring(coord)
+    if not ring["ok"] and not args.force:
+        raise DrillError(f"the Cassandra cluster is not healthy ({ring['reason']}); fix it or pass --force")
     for host in [db, victim]:
         c.run(host, f"test -x {BACKUP}")
     c.put(coord, ROOT / "drill" / "remote" / "cql_markers.py", CQL_HELPER)
@@ -383,9 +391,9 @@ def restore_cassandra_node(c: Cluster, rep: Report, victim: str, cass_expected: 
                              f" expected {n}")
     if local_b < 1:
         raise DrillError(f"{victim}: batch B is not in the node's own SSTables after the repair")
-    status = c.run(victim, "nodetool status")
-    if any(line[:2] in {"DN", "UL", "UJ", "UM"} for line in status.splitlines()):
-        raise DrillError(f"the cluster is not all UN after the restore:\n{status}")
+    ring = c.ring(victim)
+    if not ring["ok"]:
+        raise DrillError(f"the cluster is not all UN after the restore: {ring['reason']}")
     t_cass = time.monotonic()
     rep.rpo_s["cassandra_cluster"] = 0.0 if got_c["B"]["count"] == n else -1.0
     rep.step("verify_cassandra", t0, node_sstables={"A": local_a, "B": local_b})

@@ -46,8 +46,8 @@ def wait_all_up_normal(c: drill.Cluster, timeout: float = 600) -> None:
     nodes = c.groups["cassandra"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = c.run(nodes[0], "nodetool status 2>/dev/null | grep -c '^UN' || true", check=False).strip()
-        if out == str(len(nodes)):
+        ring = c.ring(nodes[0])
+        if ring["ok"] and ring["up_normal"] == len(nodes):
             return
         time.sleep(5)
     raise AssertionError(f"not every Cassandra node is UN after {timeout:.0f} s")

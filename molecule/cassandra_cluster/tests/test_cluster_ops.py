@@ -11,6 +11,7 @@ Runs from the controller: testinfra for the hosts, ansible-playbook on molecule'
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import time
@@ -40,8 +41,8 @@ def unit_times(name: str) -> tuple[int, int]:
 
 
 def up_normal(name: str = NODES[0]) -> int:
-    out = host(name).run("nodetool status").stdout
-    return sum(1 for line in out.splitlines() if line.startswith("UN "))
+    out = host(name).run("iact-agent cassandra status --json").stdout  # the ring reader the playbooks use
+    return int(json.loads(out)["up_normal"]) if out.startswith("{") else 0
 
 
 def wait_all_up(timeout: float = 600) -> None:

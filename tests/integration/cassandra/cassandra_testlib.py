@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import testinfra
@@ -50,14 +52,16 @@ def connect(node: Node, username: str, password: str) -> tuple[Cluster, Session]
     return cluster, cluster.connect()
 
 
+def ring_verdict(node: Node, *options: str) -> dict[str, Any]:
+    """`iact-agent cassandra status --json` on the node: the ring as the roles and the drill judge it."""
+    result = node.host.run("/usr/local/bin/iact-agent cassandra status --json " + " ".join(options))
+    assert result.stdout.startswith("{"), f"iact-agent cassandra status on {node.name}: {result.stderr}"
+    return dict(json.loads(result.stdout))
+
+
 def ring(node: Node) -> dict[str, str]:
-    """address -> two-letter state from `nodetool status`."""
-    states = {}
-    for line in node.nodetool("status").splitlines():
-        parts = line.split()
-        if len(parts) > 1 and len(parts[0]) == 2 and parts[0][0] in "UD" and parts[0][1] in "NLJM":
-            states[parts[1]] = parts[0]
-    return states
+    """address -> two-letter state (UN, DN, UJ...)."""
+    return {n["address"]: n["code"] for n in ring_verdict(node)["nodes"]}
 
 
 def wait_all_up(node: Node, expected: int, timeout: float = 600) -> dict[str, str]:

@@ -9,6 +9,7 @@ log table's options. Test data lives in a keyspace `iact_pytest` that is dropped
 from __future__ import annotations
 
 import configparser
+import json
 import time
 import uuid
 
@@ -17,7 +18,7 @@ import yaml
 from cassandra import AuthenticationFailed, ConsistencyLevel, Unauthorized
 from cassandra.cluster import NoHostAvailable
 from cassandra.query import SimpleStatement
-from cassandra_testlib import Node, connect, ring, wait_all_up
+from cassandra_testlib import Node, connect, ring, ring_verdict, wait_all_up
 
 KEYSPACE = "iact_logs"
 TABLE = "infrastructure_logs"
@@ -116,6 +117,8 @@ def test_no_unexpected_public_ports(nodes: list[Node]) -> None:
 def test_tools_on_path(nodes: list[Node]) -> None:
     node = nodes[0]
     assert "UN" in node.host.check_output("nodetool status")
+    verdict = json.loads(node.host.check_output("iact-agent cassandra status --json --schema"))
+    assert verdict["ok"] and verdict["up_normal"] >= 3, verdict  # the ring reader the roles and the drill use
     out = node.host.check_output("cqlsh -e 'SELECT cluster_name FROM system.local'")
     assert "cluster_name" in out
 
@@ -135,10 +138,9 @@ def test_repair_is_scheduled_and_staggered(nodes: list[Node]) -> None:
 
 # --- the cluster --------------------------------------------------------------------------------------
 def test_all_nodes_up_normal(nodes: list[Node]) -> None:
-    states = ring(nodes[0])
-    assert len(states) >= len(nodes) and set(states.values()) == {"UN"}, f"{states}\n{nodes[0].journal()}"
-    versions = [ln for ln in nodes[0].nodetool("describecluster").splitlines() if ln.strip()[:37].count("-") == 4]
-    assert len(versions) == 1, f"schema disagreement: {versions}"
+    verdict = ring_verdict(nodes[0], "--schema", "--expect", str(len(nodes)))
+    assert verdict["ok"], f"{verdict['reason']}\n{nodes[0].journal()}"
+    assert verdict["up_normal"] == len(nodes) and len(verdict["schema"]["versions"]) == 1, verdict
 
 
 @pytest.fixture(scope="module")
