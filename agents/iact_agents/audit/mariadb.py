@@ -168,7 +168,13 @@ def _mode(st: os.stat_result) -> int:
     return stat.S_IMODE(st.st_mode)
 
 
+def _owned_by(facts: Facts, st: os.stat_result, user: str) -> bool:
+    return facts.host.user_name(st.st_uid) == user and facts.host.group_name(st.st_gid) == user
+
+
 def _datadir_findings(facts: Facts) -> Iterator[str]:
+    """dev-sec mysql-conf-04/05: the folder and ``ibdata1`` belong to the service user; nothing in it is open to
+    others. (Debian's ``mysql_upgrade_info`` belongs to root: only its mode is judged.)"""
     host, user = facts.host, facts.cfg.mysql.service_user
     datadir = server(facts).variables.get("datadir", "").rstrip("/")
     if not datadir:
@@ -178,16 +184,15 @@ def _datadir_findings(facts: Facts) -> Iterator[str]:
     if st is None:
         yield f"{datadir}: cannot be read"
         return
-    if host.user_name(st.st_uid) != user or host.group_name(st.st_gid) != user:
-        yield f"{datadir} is owned by {host.user_name(st.st_uid)}:{host.group_name(st.st_gid)}, not {user}:{user}"
+    for path, pst in ((datadir, st), (f"{datadir}/ibdata1", host.stat(f"{datadir}/ibdata1"))):
+        if pst is not None and not _owned_by(facts, pst, user):
+            yield f"{path} is owned by {host.user_name(pst.st_uid)}:{host.group_name(pst.st_gid)}, not {user}:{user}"
     if _mode(st) & 0o007:
         yield f"{datadir} has mode {_mode(st):04o}: others may enter it"
     for entry in host.listdir(datadir):
         est = host.stat(f"{datadir}/{entry}", follow=False)
         if est is not None and stat.S_ISREG(est.st_mode) and _mode(est) & 0o007:
             yield f"{datadir}/{entry} has mode {_mode(est):04o}: others may read or write it"
-        if est is not None and host.user_name(est.st_uid) != user:
-            yield f"{datadir}/{entry} is owned by {host.user_name(est.st_uid)}, not {user}"
 
 
 def judge_datadir(facts: Facts) -> Outcome:
@@ -197,8 +202,15 @@ def judge_datadir(facts: Facts) -> Outcome:
                    "the data directory is open to other users")
 
 
+def _holds_secret(text: str) -> bool:
+    return "PRIVATE KEY-----" in text or any(line.strip().lower().startswith("password")
+                                             for line in text.splitlines())
+
+
 def _config_findings(facts: Facts) -> Iterator[str]:
-    host = facts.host
+    """dev-sec mysql-conf-07: owned by root (or the service user, for what the server itself must read, such as
+    its TLS key), changed by its owner only, and no secret (a password, a private key) readable by others."""
+    host, user = facts.host, facts.cfg.mysql.service_user
     top = facts.cfg.mysql.config_dir
     if not host.is_dir(top):
         yield f"{top}: no such folder"
@@ -207,21 +219,19 @@ def _config_findings(facts: Facts) -> Iterator[str]:
         st = host.stat(path)
         if st is None or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             continue
-        if st.st_uid != 0:
-            yield f"{path} is owned by {host.user_name(st.st_uid)}, not root"
+        if st.st_uid != 0 and host.user_name(st.st_uid) != user:
+            yield f"{path} is owned by {host.user_name(st.st_uid)}, not root or {user}"
         if _mode(st) & 0o022:
             yield f"{path} has mode {_mode(st):04o}: group or others may change it"
-        if stat.S_ISREG(st.st_mode) and _mode(st) & 0o004:
-            text = host.read_text(path, 256 << 10) or ""
-            if any(line.strip().lower().startswith("password") for line in text.splitlines()):
-                yield f"{path} holds a password and has mode {_mode(st):04o}: others may read it"
+        if stat.S_ISREG(st.st_mode) and _mode(st) & 0o004 and _holds_secret(host.read_text(path, 256 << 10) or ""):
+            yield f"{path} holds a secret and has mode {_mode(st):04o}: others may read it"
 
 
 def judge_config_files(facts: Facts) -> Outcome:
     findings = list(_config_findings(facts))
     top = facts.cfg.mysql.config_dir
-    return verdict(findings, f"{top}: owned by root, writable by root only, no password readable by others",
-                   "the server's configuration may be changed or read by others")
+    return verdict(findings, f"{top}: owned by root (or {facts.cfg.mysql.service_user}), changed by its owner only, "
+                   "no secret readable by others", "the server's configuration may be changed or read by others")
 
 
 def _server_check(check_id: str, title: str, reference: str, severity: Severity,
@@ -251,7 +261,7 @@ CHECKS: tuple[Check, ...] = (
                   judge_tls_remote),
     _server_check("datadir", "Data directory owned by the service user, closed to others",
                   f"{DEVSEC} mysql-conf-04, mysql-conf-05", Severity.HIGH, judge_datadir),
-    _server_check("config_files", "Configuration owned and writable by root only",
+    _server_check("config_files", "Configuration owned by root, changed by its owner only, no secret readable",
                   f"{DEVSEC} mysql-conf-07 (ownership and write access)", Severity.HIGH, judge_config_files),
 )
 

@@ -325,6 +325,25 @@ def settings_literals(source: str, names: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+def star_imports(source: str, package: str) -> list[str]:
+    """Modules a settings file takes everything from (``from base import *``, ``from .base import *``), in order;
+    relative names resolved against ``package`` (the module's own package)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            base = package.split(".") if package else []
+            if node.level:
+                base = base[: len(base) - (node.level - 1)] if node.level - 1 <= len(base) else []
+                found.append(".".join([*base, *([node.module] if node.module else [])]))
+            elif node.module:
+                found.append(node.module)
+    return [m for m in found if m]
+
+
 @dataclass(frozen=True)
 class NotLiteral:
     """A settings value computed at import time: its source text, for the evidence."""

@@ -80,10 +80,7 @@ def deployed(facts: Facts) -> Deployed:
             module = parsers.settings_module_default(source or "")
         if module is None:
             raise FactUnavailable(f"{unit}: no DJANGO_SETTINGS_MODULE in its environment or its WSGI module")
-        path = _module_file(facts, venv, module)
-        source = facts.host.read_text(path) if path else None
-        if path is None or source is None:
-            raise FactUnavailable(f"settings module {module} not found in {venv}")
+        path, settings = _settings(facts, venv, module, depth=0)
         config_path = env.get("IACT_WEB_CONFIG")
         config: dict[str, Any] = {}
         if config_path:
@@ -92,9 +89,26 @@ def deployed(facts: Facts) -> Deployed:
                 config = tomllib.loads(text) if text is not None else {}
             except tomllib.TOMLDecodeError as exc:
                 raise FactUnavailable(f"{config_path}: not valid TOML: {exc}") from None
-        return Deployed(module, path, parsers.settings_literals(source, SETTINGS), config_path, config)
+        return Deployed(module, path, settings, config_path, config)
 
     return facts.memo("web.deployed", gather)
+
+
+def _settings(facts: Facts, venv: str, module: str, depth: int) -> tuple[str, dict[str, Any]]:
+    """The settings a module ends up with: those of the modules it star-imports first (up to 5 levels deep),
+    then its own top-level literals. The module's file is returned with them."""
+    path = _module_file(facts, venv, module)
+    source = facts.host.read_text(path) if path else None
+    if path is None or source is None:
+        raise FactUnavailable(f"settings module {module} not found in {venv}")
+    values: dict[str, Any] = {}
+    package = module if path.endswith("/__init__.py") else module.rpartition(".")[0]
+    for base in parsers.star_imports(source, package):
+        if depth >= 5:
+            raise FactUnavailable(f"{path}: star imports nested deeper than 5 modules")
+        values.update(_settings(facts, venv, base, depth + 1)[1])
+    values.update(parsers.settings_literals(source, SETTINGS))
+    return path, values
 
 
 def _server_setting(d: Deployed, name: str) -> Any:

@@ -160,6 +160,7 @@ def test_text_parsers_never_raise(text: str) -> None:
     parsers.exec_start_path(text)
     parsers.settings_module_default(text)
     parsers.settings_literals(text, ["SESSION_ENGINE", "CACHES"])
+    assert all(isinstance(m, str) and m for m in parsers.star_imports(text, "pkg.sub"))
 
 
 @settings(max_examples=150, deadline=None)

@@ -102,6 +102,7 @@ def test_data_directory_and_configuration_modes(tmp_path: Path) -> None:
     tree = mysql_host(tmp_path)
     tree.path("/var/lib/mysql").chmod(0o755)
     tree.path("/var/lib/mysql/ibdata1").chmod(0o664)
+    tree.write("/var/lib/mysql/mysql_upgrade_info", "", 0o660, gid=0)  # Debian's, owned by root: its mode only
     datadir = runner.judge(next(c for c in MYSQL_CHECKS if c.id == "mysql.datadir"), mysql_facts(tree))
     assert datadir.status is Status.FAIL
     assert datadir.findings == ("/var/lib/mysql has mode 0755: others may enter it",
@@ -112,7 +113,7 @@ def test_data_directory_and_configuration_modes(tmp_path: Path) -> None:
     config = runner.judge(next(c for c in MYSQL_CHECKS if c.id == "mysql.config_files"), mysql_facts(root_tree))
     assert config.status is Status.FAIL
     assert set(config.findings) == {"/etc/mysql/conf.d/x.cnf has mode 0666: group or others may change it",
-                                    "/etc/mysql/my.cnf holds a password and has mode 0644: others may read it"}
+                                    "/etc/mysql/my.cnf holds a secret and has mode 0644: others may read it"}
 
 
 def test_an_unreachable_server_makes_every_server_check_an_error(tmp_path: Path) -> None:
@@ -337,6 +338,25 @@ def test_a_settings_module_from_the_unit_environment(tmp_path: Path) -> None:
                                                                "DJANGO_SETTINGS_MODULE=other_settings")
     outcome = runner.judge(web.RNF002_CHECKS[0], web_facts(tree, show=show))
     assert outcome.status is Status.FAIL and "other_settings.py" in outcome.evidence
+
+
+def test_a_settings_module_built_on_the_deployed_one_is_read_through_its_star_import(tmp_path: Path) -> None:
+    site = "/opt/iact-web/venv/lib/python3.11/site-packages"
+    tree = web_host(tmp_path).write(f"{site}/itest/__init__.py", "").write(
+        f"{site}/itest/planted.py", "from iact_web.settings import *  # noqa\nfrom .extra import *\n"
+        "SESSION_ENGINE = 'django.contrib.sessions.backends.cache'\n").write(
+        f"{site}/itest/extra.py", "CACHES = {'default': {'BACKEND': 'django_redis.cache.RedisCache'}}\n")
+    show = fixture_text("systemctl_show_iact_web.txt").replace("PYTHONDONTWRITEBYTECODE=1",
+                                                               "DJANGO_SETTINGS_MODULE=itest.planted")
+    results = judged(web_facts(tree, show=show), WEB_CHECKS)
+    assert {k for k, v in results.items() if v.status is Status.FAIL} == {"rnf002.sessions_db", "rnf002.cache_backend"}
+    assert "RedisCache" in results["rnf002.cache_backend"].findings[0]  # rnf-002: allowed mention
+    assert results["web.csrf"].status is Status.PASS  # MIDDLEWARE comes from iact_web.settings
+    loop = web_host(tmp_path / "loop").write(f"{site}/itest_loop.py", "from itest_loop import *\n")
+    looped = fixture_text("systemctl_show_iact_web.txt").replace("PYTHONDONTWRITEBYTECODE=1",
+                                                                 "DJANGO_SETTINGS_MODULE=itest_loop")
+    outcome = runner.judge(web.RNF002_CHECKS[0], web_facts(loop, show=looped))
+    assert outcome.status is Status.ERROR and "deeper than 5" in outcome.evidence
 
 
 def test_a_page_that_does_not_reflect_the_parameter_cannot_judge_escaping(tmp_path: Path) -> None:
