@@ -99,25 +99,43 @@ class WebSettings(FrozenModel):
         "Referrer-Policy"])
 
 
-class CredentialSettings(FrozenModel):
-    paths: CommaList = Field(default_factory=lambda: [
-        "/etc/iact/**/*.cnf", "/etc/iact/**/*.password", "/etc/iact/**/*.key", "/etc/iact/**/*secret*",
-        "/etc/iact/**/accounts.json", "/etc/iact/**/*.keystore", "/etc/iact/**/*.truststore",
-        "/etc/mysql/debian.cnf", "/root/.cassandra/cqlshrc", "/root/.my.cnf", "/etc/cassandra/*password*",
-        "/etc/cassandra/*.keystore", "/etc/cassandra/**/*access*", "/etc/cassandra/**/*.key"])
-    """Files that hold a secret (globs; ``**`` is any folder depth). Each must be at most 0640."""
-    extra_paths: CommaList = Field(default_factory=list)
-    """More globs, checked besides ``paths`` (an inventory adds its own without repeating the built-in ones)."""
-    owners: CommaList = Field(default_factory=lambda: ["root"])
-    """Users that may own a credential file (a service reading its own secret may own it: add it here)."""
-    groups: CommaList = Field(default_factory=lambda: ["root"])
-    """Groups that may have read access to a credential file (the agents' group, the web's group)."""
+class CredentialRule(FrozenModel):
+    """Files that hold a secret (globs; ``**`` is any folder depth), and who may own and read them."""
 
-    _abs = field_validator("paths", "extra_paths")(_absolute)
+    paths: CommaList = Field(min_length=1)
+    owners: CommaList = Field(min_length=1)
+    """Users that may own such a file: root, or the service that reads its own secret (a JVM's JMX password file
+    must belong to the JVM's user)."""
+    groups: CommaList = Field(min_length=1)
+    """Groups that may have read access to such a file."""
+
+    _abs = field_validator("paths")(_absolute)
+
+
+def _default_rules() -> list[CredentialRule]:
+    return [
+        CredentialRule(paths=["/etc/iact/**/*.cnf", "/etc/iact/**/*.password", "/etc/iact/**/*.key",
+                              "/etc/iact/**/*secret*", "/etc/iact/**/accounts.json"],
+                       owners=["root"], groups=["root", "iact", "iact-web"]),
+        CredentialRule(paths=["/etc/cassandra/**/*password*", "/etc/cassandra/**/*.key",
+                              "/etc/cassandra/**/*keystore*"],
+                       owners=["root", "cassandra"], groups=["root", "cassandra"]),
+        CredentialRule(paths=["/etc/mysql/debian.cnf", "/etc/mysql/**/*.key"], owners=["root", "mysql"],
+                       groups=["root", "mysql"]),
+        CredentialRule(paths=["/root/.cassandra/cqlshrc", "/root/.my.cnf"], owners=["root"], groups=["root"]),
+    ]
+
+
+class CredentialSettings(FrozenModel):
+    """Every file a rule names must be at most 0640, owned and readable as one of the rules naming it allows."""
+
+    rules: list[CredentialRule] = Field(default_factory=_default_rules)
+    extra_rules: list[CredentialRule] = Field(default_factory=list)
+    """More rules, checked besides ``rules`` (an inventory adds its own without repeating the built-in ones)."""
 
     @property
-    def globs(self) -> list[str]:
-        return [*self.paths, *self.extra_paths]
+    def all_rules(self) -> list[CredentialRule]:
+        return [*self.rules, *self.extra_rules]
 
 
 class UnitSettings(FrozenModel):

@@ -7,36 +7,47 @@ from collections.abc import Iterator
 
 from ..health.checks import CommandFailed
 from . import parsers
+from .config import CredentialRule
 from .facts import Facts, FactUnavailable
 from .model import Check, Outcome, Scope, Severity, not_applicable, verdict
 
 STYLE_SECRETS = "project rule (STYLE.md 15: credentials only in 0600/0640 files, never on a command line)"
 
 
-def _credential_findings(facts: Facts) -> Iterator[str]:
-    host, cfg = facts.host, facts.cfg.credentials
-    for path in sorted({p for pattern in cfg.globs for p in host.glob(pattern)}):
-        link = host.stat(path, follow=False)
-        st = host.stat(path)
-        if link is None or st is None:
-            continue
-        if not stat.S_ISREG(st.st_mode):
+def credential_files(facts: Facts) -> dict[str, list[CredentialRule]]:
+    """Every file a credential rule names, with the rules that name it."""
+    found: dict[str, list[CredentialRule]] = {}
+    for rule in facts.cfg.credentials.all_rules:
+        for pattern in rule.paths:
+            for path in facts.host.glob(pattern):
+                found.setdefault(path, []).append(rule)
+    return found
+
+
+def _credential_findings(facts: Facts, files: dict[str, list[CredentialRule]]) -> Iterator[str]:
+    host = facts.host
+    for path, rules in sorted(files.items()):
+        link, st = host.stat(path, follow=False), host.stat(path)
+        if link is None or st is None or not stat.S_ISREG(st.st_mode):
             continue
         where = path if not stat.S_ISLNK(link.st_mode) else f"{path} (a link to a file)"
         mode = stat.S_IMODE(st.st_mode)
         owner, group = host.user_name(st.st_uid), host.group_name(st.st_gid)
+        owners = sorted({o for r in rules for o in r.owners})
+        groups = sorted({g for r in rules for g in r.groups})
         if mode & ~0o640:
             yield f"{where}: mode {mode:04o} (at most 0640)"
-        if owner not in cfg.owners:
-            yield f"{where}: owned by {owner} (allowed: {', '.join(cfg.owners)})"
-        if mode & 0o040 and group not in cfg.groups:
-            yield f"{where}: readable by group {group} (allowed: {', '.join(cfg.groups)})"
+        if not any(owner in r.owners and (not mode & 0o040 or group in r.groups) for r in rules):
+            if owner not in owners:
+                yield f"{where}: owned by {owner} (allowed: {', '.join(owners)})"
+            else:
+                yield f"{where}: readable by group {group} (allowed: {', '.join(groups)})"
 
 
 def judge_credentials(facts: Facts) -> Outcome:
-    findings = list(_credential_findings(facts))
-    count = len({p for pattern in facts.cfg.credentials.globs for p in facts.host.glob(pattern)})
-    return verdict(findings, f"{count} credential files, each at most 0640 with an allowed owner and group",
+    files = credential_files(facts)
+    findings = list(_credential_findings(facts, files))
+    return verdict(findings, f"{len(files)} credential files, each at most 0640 with an allowed owner and group",
                    "credential files are open to other users")
 
 

@@ -46,7 +46,7 @@ def lab_host(tmp_path: Path) -> Tree:
 
 def host_facts(tree: Tree, scores: str = '[{"unit": "iact-collector.service", "exposure": "1.9"}]'):
     answers = {SCORES: CommandOutput(0, scores, "")}
-    return facts_for(tree, Runner(answers), credentials={"owners": ["root"], "groups": ["root", "iact"]},
+    return facts_for(tree, Runner(answers),
                      units={"max_exposure": {"iact-collector.service": 2.0, "iact-web.service": 1.5}})
 
 
@@ -155,6 +155,21 @@ def test_each_planted_violation_fails_exactly_its_check(tmp_path: Path, plant: s
     outcome = runner.judge(next(c for c in HOST_CHECKS if c.id == check_id), facts)
     assert any(evidence in f for f in outcome.findings), outcome.findings
     assert not any("Planted123" in f for f in outcome.findings)
+
+
+def test_a_service_may_own_its_own_secret_in_its_folder_only(tmp_path: Path) -> None:
+    tree = lab_host(tmp_path)
+    tree.write("/etc/cassandra/jmxremote.password", "x\n", 0o400, uid=60102, gid=60103)
+    tree.write("/etc/cassandra/tls/node.key", "x\n", 0o640, uid=0, gid=60103)
+    tree.write("/etc/iact/cassandra-reader.password", "x\n", 0o600, uid=60102)
+    extra = {"paths": ["/srv/app/*.key"], "owners": ["iact"], "groups": ["iact"]}
+    tree.write("/srv/app/api.key", "x\n", 0o640, uid=60999, gid=60999)
+    outcome = runner.judge(system.CHECKS[0], facts_for(tree, credentials={"extra_rules": [extra]}))
+    assert outcome.status is Status.FAIL
+    assert outcome.findings == ("/etc/iact/cassandra-reader.password: owned by cassandra (allowed: root)",)
+    assert "6 credential files" in runner.judge(system.CHECKS[0], facts_for(
+        tree.write("/etc/iact/cassandra-reader.password", "x\n", 0o640, uid=0), credentials={"extra_rules": [extra]})
+    ).evidence
 
 
 def test_a_unit_above_its_documented_score_fails(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_run_on_a_host_tree_prints_json_and_exits_by_the_worst_failure(tmp_path:
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     tree = lab_host(tmp_path / "host")
     cfg = tmp_path / "audit.toml"
-    cfg.write_text('host = "h1"\n[credentials]\ngroups = ["root", "iact"]\n[software]\nvenv_roots = ["/opt"]\n')
+    cfg.write_text('host = "h1"\n[software]\nvenv_roots = ["/opt"]\n')
     code = main(["audit", "run", "--config", str(cfg), "--root", str(tree.root), "--no-record", "--json",
                  "--only", "rnf002", "--only", "files"])
     doc = json.loads(capsys.readouterr().out)
@@ -78,7 +78,7 @@ def test_recording_problems_are_said_and_change_the_exit_code(tmp_path: Path,
     tree = lab_host(tmp_path / "host")
     cfg = tmp_path / "audit.toml"
     cfg.write_text(f'host = "h1"\nstate_dir = "{tmp_path / "missing" / "dir"}"\n[record]\n'
-                   f'defaults_file = "{tmp_path / "none.cnf"}"\n[credentials]\ngroups = ["root", "iact"]\n')
+                   f'defaults_file = "{tmp_path / "none.cnf"}"\n')
     code = main(["audit", "run", "--config", str(cfg), "--root", str(tree.root), "--only", "files"])
     err = capsys.readouterr().err
     assert code == 3
@@ -132,14 +132,17 @@ def test_markdown_and_json_reports_are_written_atomically_and_closed(tmp_path: P
 
 def test_configuration_precedence_and_validation(tmp_path: Path) -> None:
     cfg = tmp_path / "audit.toml"
-    cfg.write_text('host = "file"\n[web]\nurl = "https://a/"\n[credentials]\nextra_paths = ["/srv/x.key"]\n')
+    cfg.write_text('host = "file"\n[web]\nurl = "https://a/"\n[[credentials.extra_rules]]\n'
+                   'paths = ["/srv/x.key"]\nowners = ["x"]\ngroups = ["x"]\n')
     loaded = audit_config.load(cfg, overrides={"web": {"timeout_s": 3}},
                                environ={"IACT_AUDIT__HOST": "env", "IACT_AUDIT__SOFTWARE__PATH": "/a,/b"})
     assert (loaded.host, loaded.web.url, loaded.web.timeout_s, loaded.software.path) == ("env", "https://a/", 3,
                                                                                        ["/a", "/b"])
-    assert loaded.credentials.globs[-1] == "/srv/x.key" and "/etc/iact/**/*.cnf" in loaded.credentials.globs
+    rules = loaded.credentials.all_rules
+    assert rules[-1].paths == ["/srv/x.key"] and "/etc/iact/**/*.cnf" in rules[0].paths
     for bad in ('[software]\npath = ["relative"]\n', "[mysql]\nunknown = 1\n",
-                "[credentials]\nextra_paths = [\"x\"]\n"):
+                '[[credentials.extra_rules]]\npaths = ["x"]\nowners = ["x"]\ngroups = ["x"]\n',
+                '[[credentials.extra_rules]]\npaths = ["/x"]\nowners = []\ngroups = ["x"]\n'):
         cfg.write_text(bad)
         with pytest.raises(ConfigError):
             audit_config.load(cfg)
