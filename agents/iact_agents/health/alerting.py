@@ -98,7 +98,7 @@ def decide(
         notify = "open"  # no channel succeeded yet: try again (not once a person acknowledged it)
     elif _SEVERITY_RANK[severity] > _SEVERITY_RANK[alert.severity]:
         notify = "escalated"
-    elif alert.status == "open" and now - alert.notified_at >= reminder_interval:
+    elif alert.status == "open" and alert.notified_at is not None and now - alert.notified_at >= reminder_interval:
         notify = "reminder"
     # An alert does not calm down by itself: it keeps the highest severity seen until it resolves.
     if _SEVERITY_RANK[severity] < _SEVERITY_RANK[alert.severity]:
