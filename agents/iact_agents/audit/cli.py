@@ -17,7 +17,7 @@ from . import config as audit_config
 from .facts import Facts
 from .host import HostView
 from .report import read_report, render_catalogue, render_fleet, render_json, render_markdown, render_table
-from .runner import EXIT_UNDECIDED, AuditRun, catalogue, run_audit
+from .runner import EXIT_UNDECIDED, AuditRun, catalogue, check_waivers, run_audit
 
 
 def _record(cfg: audit_config.AuditConfig, run: AuditRun) -> None:
@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     cfg = audit_config.load(args.config)
+    check_waivers(cfg.waivers)
     if args.check_config:
         print(f"{args.config or audit_config.DEFAULT_CONFIG_PATH}: OK", file=out)
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,18 @@ class UnitSettings(FrozenModel):
         return value
 
 
+class Waiver(FrozenModel):
+    """A failure accepted for a while (InSpec's waivers): the check still runs and its result still says ``fail``
+    with its evidence, but until ``until`` (inclusive) it does not fail the audit. An expired waiver is ignored
+    and says so in the result."""
+
+    check: str = Field(pattern=r"^[a-z0-9_]+[.][a-z0-9_]+$", max_length=64)
+    """The check id, e.g. ``cassandra.client_tls``."""
+    reason: str = Field(min_length=10, max_length=300)
+    """Why, and what will end it (e.g. the issue that fixes it)."""
+    until: date
+
+
 class AuditConfig(FrozenModel):
     host: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
     """Value of the ``host`` column: this machine's name (as the health agent writes it)."""
@@ -164,6 +177,7 @@ class AuditConfig(FrozenModel):
     web: WebSettings = Field(default_factory=WebSettings)
     credentials: CredentialSettings = Field(default_factory=CredentialSettings)
     units: UnitSettings = Field(default_factory=UnitSettings)
+    waivers: list[Waiver] = Field(default_factory=list)
 
 
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None,

@@ -123,6 +123,8 @@ class Result:
     status: Status
     evidence: str
     findings: tuple[str, ...] = ()
+    waiver: str = ""
+    """Why this failure does not fail the audit for now (a waiver of the configuration), or empty."""
 
     @classmethod
     def of(cls, check: Check, outcome: Outcome) -> Result:
@@ -131,11 +133,12 @@ class Result:
 
     @property
     def fails_the_audit(self) -> bool:
-        return self.status is Status.FAIL and self.severity.at_least(FAILING_SEVERITY)
+        return self.status is Status.FAIL and self.severity.at_least(FAILING_SEVERITY) and not self.waiver
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "reference": self.reference, "severity": self.severity.value,
-                "status": self.status.value, "evidence": self.evidence, "findings": list(self.findings)}
+                "status": self.status.value, "evidence": self.evidence, "findings": list(self.findings),
+                "waiver": self.waiver}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Result:
@@ -145,4 +148,5 @@ class Result:
         if not isinstance(findings, list):
             raise TypeError("findings is not a list")
         return cls(str(raw["id"]), str(raw["title"]), str(raw["reference"]), Severity(raw["severity"]),
-                   Status(raw["status"]), str(raw["evidence"]), tuple(str(f) for f in findings))
+                   Status(raw["status"]), str(raw["evidence"]), tuple(str(f) for f in findings),
+                   str(raw.get("waiver") or ""))

@@ -34,12 +34,18 @@ def summary_line(host: str, outcome: str, counts: dict[str, int]) -> str:
     return f"{host}: audit {outcome.upper()} ({tally})"
 
 
+def mark(result: Result) -> str:
+    """The status as the tables show it (a waived failure is ``FAIL*``)."""
+    return MARK[result.status] + ("*" if result.waiver else "")
+
+
 def render_table(run: AuditRun) -> str:
-    rows = [(MARK[r.status], r.severity.value, r.id, r.evidence[:110]) for r in run.results]
+    rows = [(mark(r), r.severity.value, r.id, r.evidence[:110]) for r in run.results]
     lines = _columns(("STATUS", "SEVERITY", "CHECK", "EVIDENCE"), rows)
     for r in run.results:
         if r.status is Status.FAIL:
             lines += [f"  {r.id}: {f}" for f in r.findings]
+            lines += [f"  {r.id}: * {r.waiver}"] if r.waiver else []
     lines.append(summary_line(run.host, run.outcome, run.counts))
     return "\n".join(lines) + "\n"
 
@@ -54,13 +60,14 @@ def render_markdown(run: AuditRun) -> str:
            f"(iact-agents {run.version}). Outcome: **{run.outcome}** (exit code {run.exit_code}; a failed check of "
            f"severity high or above fails the audit).", "",
            "| check | title | reference | severity | status | evidence |", "|---|---|---|---|---|---|"]
-    out += [f"| `{r.id}` | {_md(r.title)} | {_md(r.reference)} | {r.severity.value} | {MARK[r.status]} | "
+    out += [f"| `{r.id}` | {_md(r.title)} | {_md(r.reference)} | {r.severity.value} | {mark(r)} | "
             f"{_md(r.evidence)} |" for r in run.results]
-    failures = [r for r in run.results if r.findings]
+    failures = [r for r in run.results if r.findings or r.waiver]
     if failures:
         out += ["", "## Findings", ""]
         for r in failures:
-            out += [f"### `{r.id}` ({r.severity.value})", "", *(f"- {_md(f)}" for f in r.findings), ""]
+            waiver = [f"- \\* {_md(r.waiver)}"] if r.waiver else []
+            out += [f"### `{r.id}` ({r.severity.value})", "", *(f"- {_md(f)}" for f in r.findings), *waiver, ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -122,13 +129,14 @@ def render_fleet(reports: Sequence[HostReport]) -> str:
             if (res.id, res.severity) not in ids:
                 ids.append((res.id, res.severity))
     status = {(rep.host, res.id): res for rep in reports for res in rep.results}
-    rows = [(cid, sev.value, *(MARK[status[(h, cid)].status] if (h, cid) in status else "-" for h in hosts))
+    rows = [(cid, sev.value, *(mark(status[(h, cid)]) if (h, cid) in status else "-" for h in hosts))
             for cid, sev in ids]
     lines = _columns(("CHECK", "SEVERITY", *hosts), rows)
     for rep in reports:
         for res in rep.results:
             if res.status in (Status.FAIL, Status.ERROR):
-                lines.append(f"{rep.host} {res.id} ({res.severity.value}) {MARK[res.status]}: {res.evidence[:160]}")
+                lines.append(f"{rep.host} {res.id} ({res.severity.value}) {mark(res)}: {res.evidence[:160]}")
                 lines += [f"    {f}" for f in res.findings[:10]]
+                lines += [f"    * {res.waiver}"] if res.waiver else []
     lines += [summary_line(rep.host, rep.outcome, rep.counts) + f" at {rep.finished_at}" for rep in reports]
     return "\n".join(lines) + "\n"

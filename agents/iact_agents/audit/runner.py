@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .. import __version__
+from ..errors import ConfigError
 from . import cassandra, mariadb, software, system, web
+from .config import Waiver
 from .facts import Facts, FactUnavailable
 from .model import Check, Outcome, Result, Status, error, not_applicable
 
@@ -87,7 +89,31 @@ def judge(check: Check, facts: Facts) -> Outcome:
         return error(f"the check broke: {type(exc).__name__}: {exc}")
 
 
+def check_waivers(waivers: Sequence[Waiver]) -> None:
+    """Raise :class:`ConfigError` naming the waivers whose check is not in the catalogue (a typo would waive
+    nothing and hide nothing, but the waiver would look as if it did)."""
+    known = {c.id for c in CATALOGUE}
+    unknown = sorted({w.check for w in waivers} - known)
+    if unknown:
+        raise ConfigError(f"waivers: no such check: {', '.join(unknown)} (see `iact-agent audit list`)")
+
+
+def waived(result: Result, waivers: Sequence[Waiver], today: date) -> Result:
+    """The result with its waiver applied: a failure waived until ``today`` or later keeps status ``fail`` and its
+    evidence but no longer fails the audit; an expired waiver is ignored and named in the findings."""
+    if result.status is not Status.FAIL:
+        return result
+    mine = [w for w in waivers if w.check == result.id]
+    current = max((w for w in mine if w.until >= today), key=lambda w: w.until, default=None)
+    if current is not None:
+        return replace(result, waiver=f"waived until {current.until.isoformat()}: {current.reason}")
+    expired = [f"waiver expired on {w.until.isoformat()}: {w.reason}" for w in mine]
+    return replace(result, findings=result.findings + tuple(expired)) if expired else result
+
+
 def run_audit(facts: Facts, checks: Sequence[Check] | None = None) -> AuditRun:
     started = datetime.now(UTC)
-    results = [Result.of(c, judge(c, facts)) for c in (CATALOGUE if checks is None else checks)]
+    waivers = facts.cfg.waivers
+    results = [waived(Result.of(c, judge(c, facts)), waivers, started.date())
+               for c in (CATALOGUE if checks is None else checks)]
     return AuditRun(facts.cfg.host, started, datetime.now(UTC), results)

@@ -16,7 +16,7 @@ from typing import Any
 import pymysql.cursors
 
 from ..dora.store import Database, utc_aware, utc_naive
-from .model import Status
+from .model import Result, Status
 from .runner import AuditRun
 
 RUN_COLUMNS = ("run_id", "host", "started_at", "finished_at", "outcome", "exit_code", "checks", "passed", "failed",
@@ -32,9 +32,14 @@ def run_row(run: AuditRun, run_id: str) -> tuple[Any, ...]:
             c[Status.ERROR], run.version[:32])
 
 
+def _evidence(result: Result) -> str:
+    """The evidence column; a waived failure says so there (the table has no column of its own for it)."""
+    return f"{result.evidence} ({result.waiver})" if result.waiver else result.evidence
+
+
 def result_rows(run: AuditRun, run_id: str) -> list[tuple[Any, ...]]:
     return [(run_id, run.host[:255], utc_naive(run.finished_at), r.id[:64], r.title[:255], r.reference[:255],
-             r.severity.value, r.status.value, r.evidence, json.dumps(list(r.findings)) if r.findings else None)
+             r.severity.value, r.status.value, _evidence(r), json.dumps(list(r.findings)) if r.findings else None)
             for r in run.results]
 
 

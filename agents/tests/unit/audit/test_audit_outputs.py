@@ -240,3 +240,61 @@ def test_table_of_one_run_lists_findings_and_the_summary() -> None:
 def test_tree_helper_names_the_test_user(tmp_path: Path) -> None:
     tree = Tree(tmp_path, me="mysql", my_group="mysql")
     assert "mysql:x:" in tree.path("/etc/passwd").read_text().splitlines()[0]
+
+
+# --- waivers ------------------------------------------------------------------------------------------
+
+
+def test_a_waived_failure_stays_a_failure_with_its_evidence_but_does_not_fail_the_audit_until_it_expires(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = lab_host(tmp_path / "host")
+    tree.path("/etc/iact/mysql-health.cnf").chmod(0o644)
+    cfg = tmp_path / "audit.toml"
+    waiver = '[[waivers]]\ncheck = "files.credentials"\nreason = "issue 99: fixed by the next release"\nuntil = {}\n'
+    argv = ["audit", "run", "--config", str(cfg), "--root", str(tree.root), "--no-record", "--only", "files"]
+    cfg.write_text('host = "h1"\n' + waiver.format("2999-01-31"))
+    assert main([*argv, "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert result["status"] == "fail" and "/etc/iact/mysql-health.cnf: mode 0644" in " ".join(result["findings"])
+    assert result["waiver"] == "waived until 2999-01-31: issue 99: fixed by the next release"
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "FAIL*   high      files.credentials" in out and "files.credentials: * waived until 2999-01-31" in out
+    assert out.rstrip().endswith("h1: audit PASSED (1 fail)")
+    # Expired: ignored, and the result says so.
+    cfg.write_text('host = "h1"\n' + waiver.format("2020-01-31"))
+    assert main([*argv, "--json"]) == 1
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert result["waiver"] == "" and "waiver expired on 2020-01-31: issue 99: fixed by the next release" in \
+        result["findings"]
+
+
+def test_waivers_are_validated_when_the_configuration_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('[[waivers]]\ncheck = "files.credential"\nreason = "a typo in the id"\nuntil = 2999-01-31\n')
+    assert main(["audit", "run", "--config", str(cfg), "--check-config"]) == 2
+    assert "waivers: no such check: files.credential" in capsys.readouterr().err
+    for bad, field in (('check = "Files credentials"', "waivers.0.check"), ('reason = "because"', "waivers.0.reason"),
+                       ('until = "soon"', "waivers.0.until")):
+        fields = {"check": 'check = "files.credentials"', "reason": 'reason = "issue 99: next release"',
+                  "until": "until = 2999-01-31"}
+        fields[field.rsplit(".", 1)[1]] = bad
+        cfg.write_text("[[waivers]]\n" + "\n".join(fields.values()) + "\n")
+        assert main(["audit", "run", "--config", str(cfg), "--check-config"]) == 2
+        assert field in capsys.readouterr().err
+
+
+def test_a_waived_failure_is_stored_and_reported_as_a_failure_that_says_why_it_does_not_count() -> None:
+    run = a_run(("a.one", Severity.HIGH, Status.FAIL), ("a.two", Severity.LOW, Status.PASS))
+    run.results[0] = Result(**{**run.results[0].__dict__, "waiver": "waived until 2999-01-31: issue 99"})
+    assert (run.outcome, run.exit_code, run.failed_high) == ("passed", 0, [])
+    rows = store.result_rows(run, "r1")
+    assert rows[0][7:9] == ("fail", "seen a.one (waived until 2999-01-31: issue 99)")
+    assert store.run_row(run, "r1")[4:10] == ("passed", 0, 2, 1, 1, 0)
+    assert "| high | FAIL* | seen a.one |" in report.render_markdown(run)
+    assert "- \\* waived until 2999-01-31: issue 99" in report.render_markdown(run)
+    back = report.HostReport("cass1", T0.isoformat(), run.outcome, run.counts,
+                             [Result.from_dict(r) for r in json.loads(report.render_json(run))["results"]])
+    assert back.results == run.results
+    assert "cass1 a.one (high) FAIL*: seen a.one\n    bad one\n    * waived until 2999-01-31: issue 99" in \
+        report.render_fleet([back])
