@@ -77,21 +77,39 @@ lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh
 
 # --- tests --------------------------------------------------------------------------------------
-# Python that roles/backup installs on the hosts (standard library only).
-BACKUP_PY := roles/backup/files/usr/local/lib/iact-backup/backupdir.py roles/backup/files/usr/local/sbin/iact-backup-target \
-             roles/backup/filter_plugins/backup_keys.py
+# Standalone Python (installed on hosts by the roles, or run beside them), each checked by mypy --strict on its own
+# (files without a .py suffix would all be "__main__" in one run). Every other Python file belongs to a package
+# with its own mypy configuration (agents, web, drill); ruff and shellcheck take every file of their kind
+# (scripts/source-files.sh), so a new file cannot fall outside the gates (tests/repo/test_gates.py).
+STANDALONE_PY := roles/backup/files/usr/local/lib/iact-backup/backupdir.py \
+                 roles/backup/files/usr/local/lib/iact-backup/cassandra_schema.py \
+                 roles/backup/files/usr/local/sbin/iact-backup-target \
+                 roles/backup/filter_plugins/backup_keys.py \
+                 roles/mysql/files/usr/local/lib/iact/mysql-migrate \
+                 files/sample-data/generate.py
+# Not yet under ruff/mypy (issue 16, open): being changed for TLS by issue 14; gated when that lands.
+UNGATED_PY := roles/cassandra/library/cassandra_cql_state.py \
+              roles/cassandra/files/usr/local/lib/iact-cassandra/cqlsh_lite.py
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
+lint: venv shellcheck ## yamllint, ansible-lint (production), ruff, mypy, shellcheck over every file of their kind
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents web tests molecule drill conftest.py $(wildcard bench) $(BACKUP_PY)
-	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py) && $(BIN)/mypy --strict $(BACKUP_PY)
+	@echo "== ruff";         $(BIN)/ruff check $$(scripts/source-files.sh python | grep -vxF $(UNGATED_PY:%=-e %))
+	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py)
+	@echo "== mypy (standalone)"; for f in $(STANDALONE_PY); do $(BIN)/mypy --config-file mypy-standalone.ini "$$f" || exit 1; done
 	@echo "== mypy (web)";   (cd web && ../$(BIN)/python tests/typecheck.py)
+	@echo "== shellcheck";   shellcheck $$(scripts/source-files.sh shell)
+
+.PHONY: shellcheck
+shellcheck: ## Install shellcheck from Debian when it is missing (make lint needs it)
+	@command -v shellcheck >/dev/null || { echo "shellcheck: installing Debian's package"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; }; }
 
 .PHONY: unit
 unit: venv ## Agent unit tests and repository guard tests (no services needed)
-	@IACT_STRICT_SKIPS=1 $(BIN)/pytest -q agents/tests/unit tests/repo web/tests/unit
+	@IACT_STRICT_SKIPS=1 $(BIN)/pytest -q agents/tests/unit tests/unit tests/repo web/tests/unit
 
 .PHONY: check
 check: lint unit ## The quick subset: lint + unit

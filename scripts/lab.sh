@@ -234,13 +234,13 @@ cmd_up() {
       sleep 0.5
     done
   done < <(lab_hosts)
-  [[ $created == 1 ]] && log "lab hosts are up" || true
+  if [[ $created == 1 ]]; then log "lab hosts are up"; fi
 }
 
 cmd_down() {
   local name ip
   while read -r name ip; do
-    docker rm -f "iact-$name" >/dev/null 2>&1 && log "removed $name" || true
+    if docker rm -f "iact-$name" >/dev/null 2>&1; then log "removed $name"; fi
   done < <(lab_hosts)
   docker network rm "$network" >/dev/null 2>&1 || true
   rm -f "$state/known_hosts" "$state/deployed"

@@ -42,12 +42,12 @@ def inventory(cass_hosts: dict[str, dict[str, str]], mysql: bool = True, extra: 
     return "\n".join(lines) + "\n"
 
 
-def run(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, text: str, playbook: Path = PLAYBOOK) -> subprocess.CompletedProcess[str]:
     inv = tmp_path / "hosts.yml"
     inv.write_text(textwrap.dedent(text))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(PLAYBOOK)],
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inv), str(playbook)],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
 
@@ -114,3 +114,28 @@ def test_a_web_host_without_a_secret_is_refused_by_name(tmp_path: Path, missing:
     assert result.returncode != 0
     assert f"Secret(s) {missing} on w1" in result.stdout
     assert GOOD_SECRET not in result.stdout
+
+
+def test_a_playbook_validates_only_the_groups_it_names(tmp_path: Path) -> None:
+    """cassandra.yml names [cassandra]: an inventory without a mysql group is fine for it, not for site.yml."""
+    play = tmp_path / "cassandra_only.yml"
+    play.write_text(
+        f"- name: Validate\n  ansible.builtin.import_playbook: {PLAYBOOK}\n"
+        "  vars: {validate_inventory_groups: [cassandra]}\n"
+    )
+    result = run(tmp_path, inventory(THREE, mysql=False), play)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(tmp_path, inventory(THREE, mysql=False))  # the default: both groups
+    assert result.returncode != 0 and "Inventory group 'mysql' is empty or missing" in result.stdout
+
+
+def test_validated_once_per_run(tmp_path: Path) -> None:
+    """site.yml imports the validation once itself and once per imported playbook: it runs the checks once."""
+    play = tmp_path / "site_like.yml"
+    play.write_text("".join(
+        f"- name: Validate {n}\n  ansible.builtin.import_playbook: {PLAYBOOK}\n" for n in (1, 2, 3)
+    ))
+    result = run(tmp_path, inventory(THREE), play)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("TASK [Inventory | Check required secrets are set and not placeholders]") == 1
+    assert result.stdout.count("PLAY [Validate the inventory]") == 3

@@ -67,11 +67,20 @@ def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:
     assert cfg.host == "from-cli"
 
 
-def test_config_is_frozen_and_masks_nothing_secret(tmp_path: Path) -> None:
-    cfg = load(base_config(tmp_path), environ={})
+def test_config_is_frozen_and_never_shows_the_password(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("Sup3r-s3cret-Value\n")
+    secret.chmod(0o600)
+    path = base_config(tmp_path)
+    path.write_text(path.read_text().replace(
+        '["10.0.0.1"]', f'["10.0.0.1"]\nusername = "collector"\npassword_file = "{secret}"'))
+    cfg = load(path, environ={})
     with pytest.raises(ValueError, match="frozen"):
         cfg.host = "x"  # type: ignore[misc]
-    assert "password" not in repr(cfg).replace("password_file", "")
+    password = cfg.cassandra.password()
+    assert password is not None and password.get_secret_value() == "Sup3r-s3cret-Value"  # it is there...
+    for shown in (repr(cfg), str(cfg), repr(password), str(password), cfg.model_dump_json()):
+        assert "Sup3r-s3cret-Value" not in shown  # ...and never shown
 
 
 @pytest.mark.parametrize(("extra", "field"), [

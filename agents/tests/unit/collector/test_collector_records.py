@@ -1,7 +1,7 @@
 """Parsers on real captured lines (agents/tests/fixtures/collector/README.md), with golden expectations.
 
-Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest ...`` and review the
-diff.
+Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest ...`` (each rewritten file
+fails that run), review the diff and run again without it.
 """
 
 from __future__ import annotations
@@ -69,10 +69,12 @@ def as_json(rec: Record) -> dict[str, Any]:
 def test_golden(name: str) -> None:
     got = [as_json(r) for r in parse_file(name)]
     golden = GOLDEN / (name + ".golden.json")
-    if os.environ.get("UPDATE_GOLDEN"):
+    expected = json.loads(golden.read_text(encoding="utf-8")) if golden.exists() else None
+    if got != expected and os.environ.get("UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert got == json.loads(golden.read_text(encoding="utf-8"))
+        pytest.fail(f"{golden.name} rewritten: review its diff, then run again without UPDATE_GOLDEN")
+    assert got == expected
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

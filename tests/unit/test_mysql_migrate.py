@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "roles/mysql/files/usr/local/lib/iact/mysql-migrate"
-MIGRATIONS = Path(__file__).resolve().parents[3] / "roles/mysql/files/migrations"
+SCRIPT = Path(__file__).resolve().parents[2] / "roles/mysql/files/usr/local/lib/iact/mysql-migrate"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "roles/mysql/files/migrations"
 
 
 def load():
