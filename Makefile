@@ -64,6 +64,14 @@ lab-down: ## Remove the lab hosts (and nothing else)
 drill: ## DR drill on the lab: backup, disaster, restore, verify; prints RPO, RTO and the report path
 	@$(PY) drill/drill.py --inventory inventory/lab --report-dir .lab/reports
 
+.PHONY: audit
+AUDIT_REPORTS ?= .lab/reports/audit
+audit: venv ## Run the compliance and security audit on every lab host now and print one table (exit 1: a high failure)
+	@rm -rf $(AUDIT_REPORTS)
+	@out=$$($(BIN)/ansible-playbook -i inventory/lab playbooks/ops/audit_now.yml \
+	  -e audit_report_dir=$(CURDIR)/$(AUDIT_REPORTS) 2>&1) || { echo "$$out"; exit 1; }
+	@$(BIN)/iact-agent audit report $(AUDIT_REPORTS)/*.json
+
 .PHONY: lab-status
 lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh

@@ -14,6 +14,8 @@ names=(
   vault_mysql_quality_password
   vault_mysql_backup_password
   vault_mysql_app_password
+  vault_mysql_audit_password
+  vault_mysql_audit_read_password
   vault_web_secret_key:64
   vault_web_admin_password
   vault_web_viewer_password

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iact_agents.collector.cli",
     "iact_agents.health",
     "iact_agents.dora.cli",
+    "iact_agents.audit",
     "iact_agents.ring",
 )
 

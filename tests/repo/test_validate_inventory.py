@@ -21,6 +21,7 @@ GOOD_SECRET = "Vq3jz7Lr0pXc9TbN2mWd5s"
 
 GOOD_VARS = {
     "health_mysql_password": GOOD_SECRET,
+    "audit_mysql_password": GOOD_SECRET,
     "cassandra_admin_password": GOOD_SECRET,
     "cassandra_collector_password": GOOD_SECRET,
     "cassandra_reader_password": GOOD_SECRET,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import storable
+from ..audit.store import latest_runs as latest_audits
 from ..errors import ConfigError, InputError
 from ..quality.runner import DEFAULT_MIN_SCORE, quality_config, run_quality, write_results
 from . import config as dora_config
@@ -27,6 +28,7 @@ from .store import (
     Database,
     IngestCounts,
     LoadedEvents,
+    StoreRefused,
     ingest,
     latest_snapshot_day,
     list_dead_letters,
@@ -209,7 +211,11 @@ def load_report(db: Database, requested: date, history_days: int) -> ReportData:
         raise InputError(f"no DORA snapshot on or before {requested}: run `iact-agent dora compute` first")
     rows = read_snapshots(db, day, day)
     history = [r for r in read_snapshots(db, day - timedelta(days=history_days - 1), day) if r["service"] == "*"]
-    return ReportData(day, requested, rows, history)
+    try:
+        audits, note = latest_audits(db), ""
+    except StoreRefused as exc:  # no table (migration 0015 not applied) or no SELECT on it: the rest still shows
+        audits, note = [], f"audit results unavailable: {exc.detail}"
+    return ReportData(day, requested, rows, history, audits, note)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -13,11 +13,12 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ..audit.store import HostAudit
 from .metrics import ALL_SERVICES
 
 HEADLINE = (
@@ -44,6 +45,10 @@ class ReportData:
     """Snapshots of ``as_of``: every service and window."""
     history: list[dict[str, Any]]
     """Overall rows (``service`` = ``*``) of the history days, every window."""
+    audits: list[HostAudit] = field(default_factory=list)
+    """The last compliance and security audit of every host (``iact-agent audit``)."""
+    audits_note: str = ""
+    """Why the audits could not be read (shown instead of them), or empty."""
 
     @property
     def benchmark_years(self) -> list[int]:
@@ -115,6 +120,35 @@ def render_table(data: ReportData) -> str:
     out.append("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     out.append("  ".join("-" * w for w in widths))
     out.extend("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(out) + "\n" + render_audits_table(data)
+
+
+AUDIT_COLUMNS = ("host", "last audit (UTC)", "outcome", "checks", "pass", "fail", "fail high+", "n/a", "error")
+
+
+def _audit_cells(a: HostAudit) -> list[str]:
+    return [a.host, a.finished_at.strftime("%Y-%m-%d %H:%M"), a.outcome, str(a.checks), str(a.passed), str(a.failed),
+            str(a.failed_high), str(a.not_applicable), str(a.errors)]
+
+
+def _audit_problems(a: HostAudit) -> str:
+    return ", ".join(f"{check} ({severity}{', error' if status == 'error' else ''})"
+                     for check, severity, status in a.problems)
+
+
+def render_audits_table(data: ReportData) -> str:
+    """The section of the last audit per host (``iact-agent audit``)."""
+    out = ["", "Compliance and security audit (last run per host)"]
+    if data.audits_note:
+        return "\n".join([*out, data.audits_note]) + "\n"
+    if not data.audits:
+        return "\n".join([*out, "no audit recorded yet (iact-agent audit run)"]) + "\n"
+    rows = [_audit_cells(a) for a in data.audits]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(AUDIT_COLUMNS)]
+    out.append("  ".join(c.ljust(w) for c, w in zip(AUDIT_COLUMNS, widths, strict=True)).rstrip())
+    out.append("  ".join("-" * w for w in widths))
+    out.extend("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    out.extend(f"  {a.host}: {_audit_problems(a)}" for a in data.audits if a.problems)
     return "\n".join(out) + "\n"
 
 
@@ -136,6 +170,8 @@ def render_json(data: ReportData) -> str:
              **{name: r[name] for name, *_ in TREND_SERIES}}
             for r in data.history
         ],
+        "audits": [a.as_dict() for a in data.audits],
+        "audits_note": data.audits_note or None,
     }
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
 
@@ -250,6 +286,7 @@ def render_html(data: ReportData) -> str:
                 series.setdefault(int(r["window_days"]), []).append((r["computed_on"], float(r[column]) * scale))
         out.append(svg_chart(title, series, unit))
     out.append("</div>")
+    out.append(render_audits_html(data))
     out.append('<p class="note">Deployment frequency is rated on days with at least one production deployment per '
                "week; lead time runs from a change's first commit (squash merges: the first original commit) to the "
                "first production deployment that shipped it; an incident counts against the deployment it names, or "
@@ -257,6 +294,31 @@ def render_html(data: ReportData) -> str:
                "neither names are reported as unlinked, not guessed. The quality score (0-100) is documented in "
                "iact_agents/quality/score.py.</p></body></html>")
     return "\n".join(out) + "\n"
+
+
+AUDIT_OUTCOME_COLOURS = {"passed": "#1a7f37", "incomplete": "#b58100", "failed": "#c0392b"}
+
+
+def render_audits_html(data: ReportData) -> str:
+    """The section of the last audit per host: one row per host, the failed checks beside it."""
+    esc = html.escape
+    out = ['<h2 id="audit">Compliance and security audit</h2>']
+    if data.audits_note:
+        return out[0] + f'<p class="note">{esc(data.audits_note)}</p>'
+    if not data.audits:
+        return out[0] + '<p class="note">No audit recorded yet (<code>iact-agent audit run</code>).</p>'
+    out.append("<table><thead><tr>")
+    out.extend(f"<th{' class=l' if i < 3 else ''}>{esc(c)}</th>" for i, c in enumerate(AUDIT_COLUMNS))
+    out.append("<th class=l>failed or not judged</th></tr></thead><tbody>")
+    for a in data.audits:
+        cells = _audit_cells(a)
+        colour = AUDIT_OUTCOME_COLOURS.get(a.outcome, "#777")
+        out.append(f"<tr><td class=l>{esc(cells[0])}</td><td class=l>{esc(cells[1])}</td>"
+                   f'<td class=l><span class="cls" style="background:{colour}">{esc(a.outcome)}</span></td>')
+        out.extend(f"<td>{esc(c)}</td>" for c in cells[3:])
+        out.append(f"<td class=l>{esc(_audit_problems(a)) or '-'}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
 
 
 def write_if_changed(path: Path, text: str) -> bool:

@@ -448,6 +448,50 @@ def job_age_check(name: str, rule: JobAge, last_success: datetime | None, host: 
     return CheckResult(component, check, host, status, f"{name}: last success {age_h:.1f} h ago", None, detail)
 
 
+# --- Compliance and security audit ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LastAudit:
+    """The newest ``audit_runs`` row of a host (``iact-agent audit``, migration 0015)."""
+
+    finished_at: datetime
+    outcome: str
+    """``passed``, ``failed`` (a check of severity high or above failed) or ``incomplete``."""
+    failed: int
+    failed_high: int
+    errors: int
+
+
+def audit_check(last: LastAudit | None, max_age_h: float, host: str, now: datetime | None = None) -> CheckResult:
+    """``audit:last_run``: critical when this host's last audit failed or is older than ``max_age_h``;
+    a warning when it could not judge every check; ok otherwise (lower-severity findings are in its report)."""
+    now = datetime.now(UTC) if now is None else now
+    if last is None:
+        return CheckResult("audit", "last_run", host, Status.CRITICAL, "no audit recorded for this host",
+                           None, {"max_age_h": max_age_h})
+    finished = last.finished_at if last.finished_at.tzinfo else last.finished_at.replace(tzinfo=UTC)
+    age_h = max(0.0, (now - finished).total_seconds() / 3600)
+    detail = {"finished_at": finished.isoformat(), "age_h": round(age_h, 2), "max_age_h": max_age_h,
+              "outcome": last.outcome, "failed": last.failed, "failed_high": last.failed_high, "errors": last.errors}
+    when = f"last audit {age_h:.1f} h ago"
+    problems = []
+    status = Status.OK
+    if age_h > max_age_h:
+        status = Status.CRITICAL
+        problems.append(f"older than {max_age_h:g} h")
+    if last.outcome == "failed":
+        status = Status.CRITICAL
+        problems.append(f"failed: {last.failed_high} check(s) of severity high or above")
+    elif last.errors:
+        status = Status.CRITICAL if status is Status.CRITICAL else Status.WARNING
+        problems.append(f"{last.errors} check(s) could not be judged")
+    if not problems:
+        lower = f", {last.failed} lower-severity finding(s)" if last.failed else ""
+        return CheckResult("audit", "last_run", host, status, f"{when}: passed{lower}", None, detail)
+    return CheckResult("audit", "last_run", host, status, f"{when}: " + "; ".join(problems), None, detail)
+
+
 # --- Time sync -----------------------------------------------------------------------------------
 
 

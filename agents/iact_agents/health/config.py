@@ -162,6 +162,13 @@ class JobAge(FrozenModel):
         return self
 
 
+class AuditSettings(FrozenModel):
+    enabled: bool = False
+    """Check this host's last compliance and security audit (``iact-agent audit``, table ``audit_runs``)."""
+    max_age_h: float = Field(default=192.0, gt=0)
+    """Critical when the last audit finished longer ago than this (the audit runs weekly: 8 days)."""
+
+
 class TimeSyncSettings(FrozenModel):
     enabled: bool = True
     in_container: Literal["ok", "unknown"] = "ok"
@@ -250,6 +257,7 @@ class HealthConfig(FrozenModel):
     jobs: dict[str, JobAge] = Field(default_factory=dict)
     """Maximum age of the last successful run, by ``job_runs.job_name`` (``backup``, ``session_cleanup``)."""
     time_sync: TimeSyncSettings = Field(default_factory=TimeSyncSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
 

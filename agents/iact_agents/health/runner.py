@@ -16,6 +16,7 @@ from .alerting import AlertEngine, AlertOutcome
 from .channels import Channel, build_channels
 from .checks import (
     Runner,
+    audit_check,
     cassandra_checks,
     collector_checks,
     disk_checks,
@@ -88,6 +89,17 @@ def _services(cfg: HealthConfig, run: Runner, state: LocalState | None) -> list[
         return service_checks(cfg.services, cfg.host, run)
 
 
+def _audit(cfg: HealthConfig, conn: pymysql.Connection | None, now: datetime | None) -> CheckResult:
+    if conn is None:
+        return CheckResult("audit", "last_run", cfg.host, Status.UNKNOWN, "MySQL not reachable: audit_runs not read")
+    try:
+        last = MySQLStore(conn).last_audit(cfg.host)
+    except pymysql.MySQLError as exc:
+        return CheckResult("audit", "last_run", cfg.host, Status.UNKNOWN,
+                           f"cannot read audit_runs: {_mysql_error(exc)}")
+    return audit_check(last, cfg.audit.max_age_h, cfg.host, now)
+
+
 def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runner = run_program,
                now: datetime | None = None, state: LocalState | None = None) -> list[CheckResult]:
     """Every check but MySQL's own (which :func:`run_health` does around the connection)."""
@@ -114,6 +126,8 @@ def run_checks(cfg: HealthConfig, conn: pymysql.Connection | None, *, run: Runne
             for name in names:
                 component, check = ("backup", "last_success") if name == "backup" else ("jobs", name)
                 results.append(CheckResult(component, check, host, Status.UNKNOWN, msg))
+    if cfg.audit.enabled:
+        results.append(_audit(cfg, conn, now))
     if cfg.time_sync.enabled:
         results.append(time_sync_check(cfg.time_sync, host, run))
     if state is not None:

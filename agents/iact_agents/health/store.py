@@ -17,6 +17,7 @@ import pymysql.cursors
 
 from .alerting import Event, OpenAlert, Severity
 from .channels import ChannelResult
+from .checks import LastAudit
 from .models import CheckResult, Status
 
 ER_DUP_ENTRY = 1062
@@ -77,6 +78,21 @@ class MySQLStore:
                 row = cur.fetchone()
                 found[name] = _aware(row[0]) if row else None
         return found
+
+    def last_audit(self, host: str) -> LastAudit | None:
+        """The newest ``audit_runs`` row of ``host`` (migration 0015), None when it was never audited."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT finished_at, outcome, failed, failed_high, errors FROM audit_runs WHERE host = %s"
+                " ORDER BY finished_at DESC, id DESC LIMIT 1",
+                (host,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        finished = _aware(row[0])
+        assert finished is not None
+        return LastAudit(finished, str(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
     # --- alert store (see alerting.AlertStore) ---------------------------------------------------
 
