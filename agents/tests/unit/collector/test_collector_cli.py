@@ -20,6 +20,7 @@ from iact_agents.collector.config import CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
+from iact_agents.collector.rows import RowEncoder
 from iact_agents.collector.sink import (
     BIND_ORDER,
     COLUMNS,
@@ -30,6 +31,7 @@ from iact_agents.collector.sink import (
     write_cql,
 )
 from iact_agents.errors import ConfigError
+from upsert import prepared
 
 
 def write_config(tmp_path: Path, body: str) -> Path:
@@ -295,16 +297,19 @@ def test_sigterm_stops_an_idle_collector_promptly(tmp_path: Path) -> None:
 def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -> None:
     cfg = config_for(tmp_path, cassandra={"partition_batch_rows": 3, "partition_batch_bytes": 1000})
     sink = CassandraSink(cfg.cassandra, host="h", store_raw=False, retry_initial_s=0.1, retry_max_s=1)
+    encoder = RowEncoder.for_statement(prepared(), "h", store_raw=False)
+    assert encoder is not None
     day1 = datetime(2026, 11, 27, 12, tzinfo=UTC)
     day2 = datetime(2026, 11, 28, 0, 1, tzinfo=UTC)
     recs = [Record(source=src, position=str(i), ts=ts, message="m" * size, raw="")
             for i, (src, ts, size) in enumerate(
                 [("a", day1, 10)] * 7 + [("b", day1, 10)] * 2 + [("a", day2, 10)] * 2 + [("c", day1, 600)] * 3)]
-    rows = [(r, row_values("h", r, store_raw=False, ingested_at=day1)) for r in recs]
+    rows = [encoder.encode(r, encoder.stamp(day1)) for r in recs]
     chunks = sink._chunks(rows)
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 1, 2, 2, 3, 3]
     for chunk in chunks:
-        assert len({(r[0], r[1], r[2]) for _, r in chunk}) == 1
+        assert len({(r.record.source, r.record.day) for r in chunk}) == 1
+        assert len({r.key for r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
 
 
