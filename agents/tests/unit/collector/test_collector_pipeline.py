@@ -300,3 +300,32 @@ def test_serial_until_the_batches_noted_at_a_death_are_committed(tmp_path: Path)
         running += 1 if kind == "start" else -1
         peak = max(peak, running)
     assert peak > 1
+
+
+@pytest.mark.parametrize("rotation", ["rename", "copytruncate"])
+def test_rotation_while_batches_are_in_flight(tmp_path: Path, rotation: str) -> None:
+    """The reader is ahead of the committed position when the file is rotated: every line arrives once and
+    the committed state ends in the new file."""
+    log = tmp_path / "a.log"
+    write_lines(log, 40, "old")
+    release = threading.Event()
+    sink = HeldSink(hold={"old 0000": release})
+    thread, out = run_in_thread(Collector(config(tmp_path), sink))
+    wait_for(lambda: len(sink.started) == 4, "four batches in flight")
+    with log.open("a") as fh:
+        fh.write("".join(f"Nov 27 18:01:00 h p[1]: late {i:04d}\n" for i in range(10)))
+    if rotation == "rename":
+        log.rename(tmp_path / "a.log.1")
+    else:
+        (tmp_path / "a.log.1").write_bytes(log.read_bytes())
+        with log.open("r+") as fh:
+            fh.truncate(0)
+    with log.open("a") as fh:
+        fh.write("".join(f"Nov 27 18:02:00 h p[1]: new {i:04d}\n" for i in range(20)))
+    release.set()
+    thread.join(WAIT)
+    assert out == [0]
+    texts = sorted(r.raw.split(": ", 1)[1] for r in sink.rows.values())
+    assert texts == sorted([f"old {i:04d}" for i in range(40)] + [f"late {i:04d}" for i in range(10)]
+                           + [f"new {i:04d}" for i in range(20)])
+    assert committed(tmp_path, "a.log") == log.stat().st_size

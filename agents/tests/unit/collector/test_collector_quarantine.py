@@ -81,7 +81,7 @@ def test_a_parser_that_raises_quarantines_the_line_and_ships_the_rest(tmp_path: 
             raise IndexError("parser bug")
         return real(line, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tailer_mod, "_syslog", records_mod.guarded(buggy))
+    monkeypatch.setattr(tailer_mod, "parse_syslog", buggy)
     (tmp_path / "syslog").write_text(lines(10, poison_at=5))
     sink = RecordingSink()
     assert Collector(config(tmp_path), sink).run(once=True) == 0
