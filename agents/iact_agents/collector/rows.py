@@ -216,23 +216,29 @@ class RowEncoder:
         """One record (``ingested``: the serialized ``ingested_at`` of the whole write). Raises for a value that
         does not fit its column (a pid outside int32, a naive timestamp...): the caller binds such a record
         with the driver instead, to find out."""
+        try:
+            return self._encode(rec, ingested, str.encode)  # text as it is (the parsers give clean text) ...
+        except UnicodeEncodeError:
+            return self._encode(rec, ingested, _utf8)  # ... or with lone surrogates replaced, as bound() does
+
+    def _encode(self, rec: Record, ingested: bytes, enc: Callable[[str], bytes]) -> EncodedRow:
         ts, days = _ms(rec.ts)
         fields = rec.fields
         if rec.hostname is not None and rec.hostname != self.host:
             fields = {**fields, "hostname": rec.hostname}
         if rec.quarantine is not None:
             fields = {**fields, "quarantine": rec.quarantine}
-        message = _utf8(rec.message)
-        raw = _utf8(rec.raw) if self.store_raw or rec.parse_error else UNSET_VALUE
+        message = enc(rec.message)
+        raw = enc(rec.raw) if self.store_raw or rec.parse_error else UNSET_VALUE
         fields_b = _text_map(fields) if fields else UNSET_VALUE
-        position = _utf8(rec.position)
-        source = _utf8(rec.source)
+        position = enc(rec.position)
+        source = enc(rec.source)
         pid = rec.pid
         row = (
             self._host, source, _UINT32(days + _DATE_OFFSET), ts, position,
-            UNSET_VALUE if rec.facility is None else _utf8(rec.facility),
-            UNSET_VALUE if rec.severity is None else _utf8(rec.severity),
-            UNSET_VALUE if rec.program is None else _utf8(rec.program),
+            UNSET_VALUE if rec.facility is None else enc(rec.facility),
+            UNSET_VALUE if rec.severity is None else enc(rec.severity),
+            UNSET_VALUE if rec.program is None else enc(rec.program),
             UNSET_VALUE if pid is None else _INT32(pid),
             message, raw, _TRUE if rec.parse_error else _FALSE, fields_b, ingested,
         )
