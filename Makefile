@@ -59,6 +59,10 @@ lab-down: ## Remove the lab hosts (and nothing else)
 drill: ## DR drill on the lab: backup, disaster, restore, verify; prints RPO, RTO and the report path
 	@$(PY) drill/drill.py --inventory inventory/lab --report-dir .lab/reports
 
+.PHONY: bench
+bench: venv ## Performance on the lab (after make lab; hold the lab lock): results in bench/results/ (BENCH_ARGS=--help)
+	@$(PY) bench/bench.py $(BENCH_ARGS)
+
 .PHONY: lab-status
 lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh
