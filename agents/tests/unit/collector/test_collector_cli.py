@@ -334,3 +334,23 @@ def test_example_config_is_valid() -> None:
     for model in (CollectorConfig, type(cfg.cassandra), type(cfg.journal), type(cfg.files[0])):
         for name in model.model_fields:
             assert f"{name} = " in text or f"[{name}]" in text, name
+
+
+def test_collect_imports_no_other_agent() -> None:
+    """The collector's memory ceiling counts every module loaded: `iact-agent collect` loads only its own."""
+    code = ("import sys; from iact_agents import cli; cli.build_parser('collect'); "
+            "print(' '.join(m for m in sys.modules if m.startswith('iact_agents.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "iact_agents.collector.cli" in out
+    assert not [m for m in out if m.startswith(("iact_agents.health", "iact_agents.dora", "iact_agents.jobs"))], out
+
+
+def test_command_table_names_what_the_modules_register() -> None:
+    from iact_agents import cli  # noqa: PLC0415
+
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(c for names in cli.COMMAND_MODULES.values() for c in names)  # type: ignore[attr-defined]
+    for names in cli.COMMAND_MODULES.values():
+        for name in names:
+            one = next(a for a in cli.build_parser(name)._actions if a.dest == "command")
+            assert name in one.choices  # type: ignore[attr-defined]
