@@ -130,7 +130,8 @@ def _ms(ts: datetime) -> tuple[bytes, int]:
 
 def _text_map(fields: dict[Any, Any]) -> bytes:
     """A ``map<text, text>`` value (protocol v3+: int32 count and lengths), entries in dict order."""
-    parts = [_INT32(len(fields))]
+    out = [_INT32(len(fields))]
+    add = out.append
     for k, v in fields.items():
         if type(k) is not str or type(v) is not str:
             break
@@ -138,9 +139,12 @@ def _text_map(fields: dict[Any, Any]) -> bytes:
             kb, vb = k.encode("utf-8"), v.encode("utf-8")
         except UnicodeEncodeError:
             break
-        parts += (_INT32(len(kb)), kb, _INT32(len(vb)), vb)
+        add(_INT32(len(kb)))
+        add(kb)
+        add(_INT32(len(vb)))
+        add(vb)
     else:
-        return b"".join(parts)
+        return b"".join(out)
     # Not plain text: cleaned as bound() does (two keys that clean to the same text become one entry).
     return _text_map({clean_text(str(k)): clean_text(str(v)) for k, v in fields.items()})
 
