@@ -468,3 +468,42 @@ def test_sink_writes_a_refused_record_as_a_plain_row_and_the_rest_as_they_are(
     assert rows["p:2"].parse_error and rows["p:2"].raw == "raw 2 \\xe9" and rows["p:2"].pid is None
     assert "quarantine" in rows["p:2"].fields
     assert all(not rows[f"p:{i}"].parse_error and rows[f"p:{i}"].pid == i for i in (0, 1, 3, 4))
+
+
+def test_rows_written_by_the_encoder_read_back_as_rows_bound_by_the_driver(
+        cassandra_target: Any, cql: Any, test_host: str) -> None:
+    """The real server's prepared statement gets the encoder (its column types are the ones it writes), and
+    what it writes reads back exactly as what the driver's own bind writes."""
+    from iact_agents.collector.config import CassandraSettings  # noqa: PLC0415
+    from iact_agents.collector.records import parse_json_line, parse_syslog  # noqa: PLC0415
+    from iact_agents.collector.sink import CassandraSink  # noqa: PLC0415
+
+    t = cassandra_target
+    settings = CassandraSettings.model_validate({
+        "contact_points": t.hosts, "port": t.port, "local_dc": t.dc, "keyspace": t.keyspace, "table": t.table,
+        "consistency": t.consistency, "username": t.user, "password_file": t.password_file})
+    now = datetime.now(UTC)
+    lines = [*(FIXTURES / "syslog_rfc3339.log").read_text().splitlines(), f"not syslog at all {chr(0xDCFF)} é"]
+    recs = [parse_syslog(line, source="enc", position=f"p:{i:04d}", fallback_ts=now, now=now)
+            for i, line in enumerate(lines)]
+    recs += [parse_json_line(line, source="enc", position=f"j:{i:04d}", fallback_ts=now)
+             for i, line in enumerate((FIXTURES / "app.json.log").read_text().splitlines())]
+    hosts = {"encoder": test_host + "-enc", "driver": test_host + "-bind"}
+    for kind, host in hosts.items():
+        sink = CassandraSink(settings, host=host, store_raw=True, retry_initial_s=0.5, retry_max_s=2)
+        conn = sink._acquire()
+        assert conn.encoder is not None  # the lab's table has exactly the types the encoder writes
+        if kind == "driver":
+            conn.encoder = None  # every row through PreparedStatement.bind
+        sink._release(conn)
+        try:
+            assert sink.write(recs) == []
+        finally:
+            sink.close()
+    columns = "position, ts, facility, severity, program, pid, message, raw, parse_error, fields"
+    got = {}
+    for kind, host in hosts.items():
+        got[kind] = sorted(tuple(r) for day in {r.day for r in recs} for r in cql.execute(
+            f"SELECT {columns} FROM {t.keyspace}.{t.table} WHERE host = %s AND source = %s AND day = %s",
+            (host, "enc", day)))
+    assert len(got["encoder"]) == len(recs) and got["encoder"] == got["driver"]
