@@ -134,6 +134,9 @@ class CassandraSink:
         self.retries = 0
         self.refused = 0
         self.last_error: str | None = None
+        self._proven = False
+        """This process has connected with its credentials once: a later refusal of them is the cluster
+        restarting (its roles not readable yet), waited for, not a configuration error."""
 
     # --- connection ----------------------------------------------------------------------------------
 
@@ -164,6 +167,7 @@ class CassandraSink:
                         "row with the driver (slower)", s.keyspace, s.table)
         log.info("connected to Cassandra (local DC %s), writing %s.%s at %s", s.local_dc, s.keyspace, s.table,
                  s.consistency)
+        self._proven = True
         return _Connection(cluster, session, insert, encoder)
 
     def _acquire(self) -> _Connection:
@@ -189,10 +193,18 @@ class CassandraSink:
                 conn.discarded = True
 
     def _fatal(self, exc: BaseException) -> AgentError | None:
-        """Errors neither retrying nor skipping a record can fix: bad credentials, missing permission."""
-        if isinstance(exc, NoHostAvailable) and exc.errors and all(
+        """Errors neither retrying nor skipping a record can fix: bad credentials, missing permission. Once this
+        process has connected and written, the same refusals are a cluster coming back (a node answers before
+        it can read its roles and permissions): they are retried, with a warning, instead of stopping the
+        collector (under systemd it would crash-loop into ``failed`` after every full-cluster restart)."""
+        auth = isinstance(exc, NoHostAvailable) and exc.errors and all(
             isinstance(e, AuthenticationFailed) or "AuthenticationFailed" in repr(e) for e in exc.errors.values()
-        ):
+        )
+        if (auth or isinstance(exc, Unauthorized)) and self._proven:
+            log.warning("Cassandra refuses the credentials or permissions it accepted before (%s): a node still "
+                        "starting? retrying", type(exc).__name__)
+            return None
+        if auth:
             return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
                                "(check it and cassandra.password_file)")
         if isinstance(exc, Unauthorized):
@@ -285,7 +297,7 @@ class CassandraSink:
             fatal = self._fatal(result)
             if fatal is not None:
                 raise fatal
-            if isinstance(result, RETRYABLE):
+            if isinstance(result, RETRYABLE | Unauthorized):  # (Unauthorized here: a restarting node, see _fatal)
                 failed.extend(row.record for row in chunk)
                 first_error = first_error or result
             else:
@@ -323,7 +335,10 @@ class CassandraSink:
                         retry.append(rec)
                         continue
                     except Unauthorized as exc:
-                        raise self._fatal(exc) or ServiceUnavailable(str(exc)) from None
+                        if (fatal := self._fatal(exc)) is not None:
+                            raise fatal from None
+                        retry.append(rec)
+                        continue
                     except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
                         reason = f"its row was refused: {type(exc).__name__}: {exc}"
             try:
@@ -372,9 +387,12 @@ class CassandraSink:
                 raise
             except (InvalidRequest, Unauthorized) as exc:  # from prepare(): no such table or no permission
                 self.close()
-                raise self._fatal(exc) or ServiceUnavailable(
-                    f"Cassandra refused to prepare the insert into {self.settings.keyspace}."
-                    f"{self.settings.table}: {exc}") from None
+                if isinstance(exc, InvalidRequest) or self._fatal(exc) is not None:
+                    raise self._fatal(exc) or ServiceUnavailable(
+                        f"Cassandra refused to prepare the insert into {self.settings.keyspace}."
+                        f"{self.settings.table}: {exc}") from None
+                with self._lock:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             except RETRYABLE as exc:
                 fatal = self._fatal(exc)
                 if fatal is not None:

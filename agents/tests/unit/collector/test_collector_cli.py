@@ -354,3 +354,20 @@ def test_command_table_names_what_the_modules_register() -> None:
         for name in names:
             one = next(a for a in cli.build_parser(name)._actions if a.dest == "command")
             assert name in one.choices  # type: ignore[attr-defined]
+
+
+def test_refused_credentials_are_fatal_until_they_once_worked(tmp_path: Path) -> None:
+    """A wrong password stops the collector at start (exit 2); once it connected, the same refusal is a node
+    still starting after a full-cluster restart, and is retried (else systemd's restarts end in `failed`)."""
+    from cassandra import AuthenticationFailed, Unauthorized  # noqa: PLC0415
+    from cassandra.cluster import NoHostAvailable  # noqa: PLC0415
+    from iact_agents.errors import ServiceUnavailable  # noqa: PLC0415
+
+    cfg = config_for(tmp_path)
+    sink = CassandraSink(cfg.cassandra, host="h", store_raw=False, retry_initial_s=0.1, retry_max_s=1)
+    auth = NoHostAvailable("no host", {"10.0.0.1:9042": AuthenticationFailed("Bad credentials")})
+    denied = Unauthorized("User collector has no MODIFY permission")
+    assert isinstance(sink._fatal(auth), ConfigError)
+    assert isinstance(sink._fatal(denied), ServiceUnavailable)
+    sink._proven = True
+    assert sink._fatal(auth) is None and sink._fatal(denied) is None
