@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import Target, cpu_seconds, rss_kib
+from common import CLK_TCK, Target, cpu_seconds, rss_kib
 
 
 def line_ends(path: Path) -> list[int]:
@@ -72,6 +72,7 @@ class CollectorProc:
     files: list[tuple[Path, str]]
     settings: dict[str, Any] = field(default_factory=dict)
     cassandra: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     _ends: dict[str, list[int]] = field(default_factory=dict)
 
@@ -101,7 +102,7 @@ class CollectorProc:
         cfg = self.write_config()
         log = (self.workdir / "collector.log").open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "iact_agents.cli", "collect", "--config", str(cfg)],
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, env={**os.environ, **self.env})
         log.close()
 
     @property
@@ -178,11 +179,26 @@ class CollectorProc:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (utime + stime) of every thread of a process, by thread id (py-spy names threads by it)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
-    """Sample a running process with py-spy (all threads, native frames off) if py-spy is installed."""
+    """Sample a running process with py-spy if it is installed: only the thread holding the GIL (``--gil``:
+    a thread waiting for the GIL would otherwise look busy), so the samples show where Python code spends CPU;
+    time outside the GIL (the driver's C event loop, system calls) is in :func:`thread_cpu`."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(exe):
         return None
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
                              "--duration", str(max(1, int(seconds))), "--rate", "200", "--nonblocking",
-                             "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--threads", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

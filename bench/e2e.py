@@ -15,30 +15,36 @@ from typing import Any
 
 import ceiling
 import lab
-from collector_proc import CollectorProc, py_spy
+from collector_proc import CollectorProc, py_spy, thread_cpu
 from common import JsonLines, Target, bench_host, delete_partitions, json_file, load_average, rss_kib
 from spy import summarize
 
 
 def collector_run(target: Target, path: Path, fmt: str, lines: int, workdir: Path, *,
-                  settings: dict[str, Any] | None = None, profile: Path | None = None) -> dict[str, Any]:
+                  settings: dict[str, Any] | None = None, cassandra: dict[str, Any] | None = None,
+                  env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     """The real collector command ships ``path``; steady state from its first commit to its last."""
-    c = CollectorProc(workdir, target, bench_host("collector"), [(path, fmt)], settings=settings or {})
+    c = CollectorProc(workdir, target, bench_host("collector"), [(path, fmt)], settings=settings or {},
+                      cassandra=cassandra or {}, env=env or {})
     c.start()
     spy = None
+    threads: dict[str, float] = {}
     try:
-        if profile is not None:
-            first = c.wait_lines(1, 120)
-            if first is not None:
-                spy = py_spy(c.pid, profile, 600)
+        first = c.wait_lines(1, 120)
+        before = thread_cpu(c.pid)
+        if profile is not None and first is not None:
+            spy = py_spy(c.pid, profile, 600)
         shipped = c.ship(lines)
+        after = thread_cpu(c.pid)
+        threads = {str(t): round(after[t] - before.get(t, 0.0), 2) for t in sorted(after)}
         peak = rss_kib(c.pid)[1]
     finally:
         code = c.stop()
         if spy is not None:
             spy.terminate()
             spy.wait(60)
-    out = shipped.as_json() | {"exit_code": code, "lifetime_peak_rss_mib": round(peak / 1024, 1), "host": c.host}
+    out = shipped.as_json() | {"exit_code": code, "lifetime_peak_rss_mib": round(peak / 1024, 1), "host": c.host,
+                               "thread_cpu_s": threads}
     if profile is not None and profile.exists():
         out["profile"] = summarize(profile)
     return out
@@ -83,6 +89,7 @@ class Feeder(threading.Thread):
         self.path = path
         self.rate = rate
         self.written = 0
+        self.written_at_stop = 0
         self.stopped = threading.Event()
         self.gen = JsonLines(seed=3)
 
@@ -119,10 +126,12 @@ def outage(target: Target, workdir: Path, *, rate: int, down_s: float, warm_s: f
     try:
         if c.wait_lines(1, 120) is None:
             raise RuntimeError(f"the collector shipped nothing before the outage:\n{c.tail()}")
+        first = c.sample()
         time.sleep(warm_s)
         before = c.sample()
         lab.stop_all(cassandra)
         down_at = c.sample()
+        feeder.written_at_stop = feeder.written - down_at.lines
         while time.monotonic() - down_at.at < down_s:
             rss_down.append(rss_kib(c.pid)[0])
             time.sleep(1)
@@ -144,6 +153,8 @@ def outage(target: Target, workdir: Path, *, rate: int, down_s: float, warm_s: f
     drain_s = drained.at - up.at
     drain_rate = (drained.lines - up.lines) / drain_s if drain_s > 0 else 0.0
     out |= {
+        "rows_per_s_before": round((before.lines - first.lines) / (before.at - first.at)),
+        "backlog_lines_at_stop": feeder.written_at_stop,
         "backlog_lines_at_restart": feeder.written - up.lines,
         "restart_s": round(up.at - at_start.at, 1),
         "drain_s": round(drain_s, 1),
