@@ -88,8 +88,7 @@ def report_fleet(res: Results, d: dict[str, Any]) -> None:
             ratio=f"driver {_f(pd['coordinator'], ' ms', 2)} / {_f(pd['local'], ' ms', 3)}")
 
 
-def report_dr(res: Results, d: dict[str, Any]) -> None:
-    m = d.get("mysql")
+def report_dr_mysql(res: Results, m: dict[str, Any]) -> None:
     if m:
         res.add("5 DR", f"MariaDB backup, mariabackup --backup/--prepare ({m['backup_mb']} MB)",
                 f"{m['mariabackup_mb_s']} MB/s", ratio=f"{m['ratio_mariabackup']:.2f} x raw copy "
@@ -98,7 +97,9 @@ def report_dr(res: Results, d: dict[str, Any]) -> None:
                 f"{m['backup_total_mb_s']} MB/s", ratio=f"{m['ratio_backup_total']:.2f} x raw copy")
         res.add("5 DR", f"MariaDB restore: {m['restore_measured']}", f"{m['restore_mb_s']} MB/s",
                 ratio=f"{m['ratio_restore']:.2f} x raw copy")
-    c = d.get("cassandra")
+
+
+def report_dr_cassandra(res: Results, c: dict[str, Any]) -> None:
     if c:
         for step in c["steps"]:
             size = max(step["data_mb"].values())
@@ -197,8 +198,8 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                                                             down_s=args.outage_s), report_outage)
             if "dr" in parts:
                 mb = tuple(int(x) for x in args.cassandra_levels_mb.split(","))
-                run_part(res, "dr", lambda: {"mysql": dr.mysql(), "cassandra": dr.cassandra(target, levels_mb=mb)},
-                         report_dr)
+                run_part(res, "dr_mysql", dr.mysql, report_dr_mysql)
+                run_part(res, "dr_cassandra", lambda: dr.cassandra(target, levels_mb=mb), report_dr_cassandra)
             if "deploy" in parts:
                 args.out.mkdir(parents=True, exist_ok=True)
 
