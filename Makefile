@@ -20,11 +20,12 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # --- controller tooling -------------------------------------------------------------------------
-$(VENV)/.stamp: requirements.txt agents/pyproject.toml
+$(VENV)/.stamp: requirements.txt agents/pyproject.toml web/pyproject.toml
 	@[[ -x $(PY) ]] || python3 -m venv $(VENV)
 	@echo "venv: installing pinned tooling (requirements.txt) and the agents package"
 	@$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e agents
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e web
 	@touch $@
 
 .PHONY: venv
@@ -37,6 +38,10 @@ secrets: ## Generate the lab secrets (ignored file; existing values kept)
 .PHONY: cassandra-archive
 cassandra-archive: ## Assemble the Cassandra release archive from Maven Central into the cache
 	@scripts/cassandra-archive.sh $(CASSANDRA_VERSION) >/dev/null
+
+.PHONY: browser
+browser: ## Debian's chromium, chromium-driver, certutil (browser tests) and hey (bench/web); nothing downloads a browser
+	@scripts/lab.sh browser
 
 .PHONY: engine
 engine: ## Install docker.io/debootstrap if missing, start dockerd, build the base image
@@ -68,22 +73,27 @@ lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh
 
 # --- tests --------------------------------------------------------------------------------------
+# Python that roles/backup installs on the hosts (standard library only).
+BACKUP_PY := roles/backup/files/usr/local/lib/iact-backup/backupdir.py roles/backup/files/usr/local/sbin/iact-backup-target \
+             roles/backup/filter_plugins/backup_keys.py
+
 .PHONY: lint
 lint: venv ## yamllint, ansible-lint (production profile), ruff, mypy
 	@echo "== yamllint";     $(BIN)/yamllint --strict .
 	@echo "== ansible-lint"; $(BIN)/ansible-lint --profile production
-	@echo "== ruff";         $(BIN)/ruff check agents tests molecule drill conftest.py $(wildcard bench)
-	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py)
+	@echo "== ruff";         $(BIN)/ruff check agents web tests molecule drill conftest.py $(wildcard bench) $(BACKUP_PY)
+	@echo "== mypy";         (cd agents && ../$(BIN)/mypy) && (cd drill && ../$(BIN)/mypy --config-file mypy.ini drill.py inventory.py remote/cql_markers.py) && $(BIN)/mypy --strict $(BACKUP_PY)
+	@echo "== mypy (web)";   (cd web && ../$(BIN)/python tests/typecheck.py)
 
 .PHONY: unit
 unit: venv ## Agent unit tests and repository guard tests (no services needed)
-	@IACT_STRICT_SKIPS=1 $(BIN)/pytest -q agents/tests/unit tests/repo
+	@IACT_STRICT_SKIPS=1 $(BIN)/pytest -q agents/tests/unit tests/repo web/tests/unit
 
 .PHONY: check
 check: lint unit ## The quick subset: lint + unit
 
 .PHONY: molecule
-molecule: venv engine secrets cassandra-archive ## Every molecule scenario (stack first), each action timed
+molecule: venv engine secrets cassandra-archive browser ## Every molecule scenario (stack first), each action timed
 	@for s in $(SCENARIOS); do scripts/stage.sh molecule $$s || exit 1; done
 
 # Every stage is timed (scripts/stage.sh) and the table is printed at the end, passed or failed.

@@ -7,6 +7,10 @@ roles/backup installs and that the restore playbooks call (``/usr/local/sbin/iac
     .venv/bin/python drill/drill.py [--inventory inventory/lab] [--report-dir .lab/reports]
                                     [--cassandra-node NAME] [--markers N] [--force]
 
+Backups are encrypted on their sources (age); the drill brings the private key of the backups from the inventory
+(``backup_age_identity``, the vault) to each restored host for its restore command only, as the restore
+playbooks do, and removes it afterwards whatever happens.
+
 Steps: preflight (MariaDB answers, every Cassandra node UN) → marker batch A (MySQL iact_drill.markers, Cassandra
 iact_drill.markers at consistency ALL) → backup (MariaDB full + binary logs, the victim node's snapshot) →
 marker batch B → pre-disaster manifest (row count and CHECKSUM TABLE of every table of `iact` and
@@ -20,12 +24,16 @@ job_runs row and a dr_drills row when migration 0012 is applied). Exit 0 only wh
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import re
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +53,9 @@ import inventory as ansible_inv
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKUP = "/usr/local/sbin/iact-backup"
+IDENTITY_DIR = "/run/iact-backup"
+IDENTITY = f"{IDENTITY_DIR}/age-identity"
+IDENTITY_RE = re.compile(r"^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$")
 CQL_HELPER = "/root/iact-drill-cql_markers.py"
 MYSQL_SCHEMAS = ("iact", "iact_drill")
 
@@ -69,9 +80,37 @@ class Cluster:
             raise DrillError(f"{name}: `{command[:120]}` failed: {out.stderr.strip()[-800:] or out.stdout[-800:]}")
         return str(out.stdout)
 
-    def put(self, name: str, local: Path, remote: str) -> None:
-        if not self.hosts[name].put_file(str(local), remote):
+    def put(self, name: str, local: Path | io.StringIO, remote: str) -> None:
+        if not self.hosts[name].put_file(local if isinstance(local, io.StringIO) else str(local), remote):
             raise DrillError(f"{name}: cannot upload {local} to {remote}")
+
+    def variable(self, name: str, var: str) -> Any:
+        """An inventory variable of the host, its Jinja references (e.g. to the vault) resolved."""
+        hv: dict[str, Any] = self.hosts[name].data.get("ansible_vars", {})
+        return ansible_inv.render(hv, hv.get(var))
+
+
+@contextmanager
+def restore_key(c: Cluster, hosts: list[str]) -> Iterator[None]:
+    """The backups' private key (inventory: backup_age_identity) on the hosts for the restores only (root-only
+    tmpfs), removed afterwards whatever happens."""
+    try:
+        bring_identity(c, hosts)
+        yield
+    finally:
+        for host in hosts:
+            c.run(host, f"rm -f {IDENTITY}", check=False)
+
+
+def bring_identity(c: Cluster, hosts: list[str]) -> None:
+    for host in hosts:
+        key = str(c.variable(host, "backup_age_identity") or "").strip()
+        if not IDENTITY_RE.match(key):
+            raise DrillError(f"{host}: backup_age_identity (the vault's age private key of the backups) is not set in"
+                             " the inventory: encrypted backups cannot be restored without it")
+        c.run(host, f"install -d -m 0700 {IDENTITY_DIR}")
+        c.put(host, io.StringIO(key + "\n"), IDENTITY)
+        c.run(host, f"chmod 0600 {IDENTITY}")
 
 
 def connect(inventory_path: str) -> Cluster:
@@ -120,13 +159,20 @@ class Report:
         print(f"drill: {name} ({self.steps[-1]['seconds']} s)", flush=True)
 
 
-def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], datetime]:
-    """Count and CHECKSUM TABLE of every base table of MYSQL_SCHEMAS, consistent (read lock), and the time."""
+BINLOG_FILE = re.compile(r"^[\w.-]+\.\d{6}$")
+
+
+def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], datetime, str]:
+    """Count and CHECKSUM TABLE of every base table of MYSQL_SCHEMAS, consistent (read lock), the time and the
+    binary-log coordinates (FILE:POS) of that state. The restore replays up to the coordinates, not the time:
+    a statement that waited for the read lock is stamped with the second it began, so a restore "until the
+    next second" would replay it although it committed after the manifest."""
     schemas = ", ".join(f"'{s}'" for s in MYSQL_SCHEMAS)
     listing = ("SELECT table_schema, table_name FROM information_schema.tables"  # noqa: S608 - see mysql()
                f" WHERE table_schema IN ({schemas}) AND table_type = 'BASE TABLE' ORDER BY 1, 2")
     tables = [f"{r[0]}.{r[1]}" for r in mysql(c, host, listing)]
-    parts = ["FLUSH TABLES WITH READ LOCK", "SELECT 'now', DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')"]
+    parts = ["FLUSH TABLES WITH READ LOCK", "SELECT 'now', DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')",
+             "SHOW MASTER STATUS"]
     parts += [f"SELECT 'count', '{t}', COUNT(*) FROM {t}" for t in tables]  # noqa: S608 - see mysql()
     parts += [f"CHECKSUM TABLE {t}" for t in tables]
     # Writes wait for the lock: nothing else is stamped with this second, so a restore up to the next
@@ -135,16 +181,19 @@ def table_manifest(c: Cluster, host: str) -> tuple[dict[str, dict[str, int]], da
     rows = mysql(c, host, "; ".join(parts))
     found: dict[str, dict[str, int]] = {t: {} for t in tables}
     at = None
+    position = None
     for r in rows:
-        if r[0] == "now":
+        if BINLOG_FILE.match(r[0]) and len(r) > 1 and r[1].isdigit() and r[0] not in found:
+            position = f"{r[0]}:{r[1]}"
+        elif r[0] == "now":
             at = datetime.strptime(r[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         elif r[0] == "count":
             found[r[1]]["rows"] = int(r[2])
         elif r[0] in found:
             found[r[0]]["checksum"] = int(r[1]) if r[1] not in ("NULL", "") else -1
-    if at is None:
-        raise DrillError("the manifest query returned no time")
-    return found, at
+    if at is None or position is None:
+        raise DrillError("the manifest query returned no time or no binary-log position")
+    return found, at, position
 
 
 def cql(c: Cluster, node: str, *args: str) -> dict[str, Any]:
@@ -229,7 +278,7 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
 
     # --- pre-disaster manifest and the last binary-log shipment
     t0 = time.monotonic()
-    manifest, at = table_manifest(c, db)
+    manifest, at, position = table_manifest(c, db)
     until = (at + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
     c.run(db, f"{BACKUP} binlogs")
     cass_expected = {b: cql(c, coord, "read", did, b) for b in ("A", "B")}
@@ -238,6 +287,7 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
             raise DrillError(f"Cassandra batch {b}: {r['count']} rows written, {n} expected (before the disaster)")
     rep.mysql["manifest"] = manifest
     rep.mysql["recovery_point"] = until
+    rep.mysql["recovery_position"] = position
     rep.cassandra["manifest"] = cass_expected
     rep.step("manifest", t0, tables=len(manifest))
 
@@ -252,11 +302,14 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
 
     # --- restore MariaDB to the recovery point, verify while no client can write
     t0 = time.monotonic()
-    c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']} --until {shlex.quote(until)} --hold")
+    with restore_key(c, [db]):
+        c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']}"
+                  f" --until-position {shlex.quote(position)} --hold")
     rep.mysql["restore_s"] = round(time.monotonic() - t0, 2)
+    rep.mysql["encryption"] = encryption(c, db, f"/var/backups/iact-backup/restore/{rep.mysql['backup_id']}")
     rep.step("restore_mysql", t0)
     t0 = time.monotonic()
-    got, _ = table_manifest(c, db)
+    got, _, _ = table_manifest(c, db)
     diffs = {t: {"before": manifest.get(t), "after": got.get(t)} for t in set(manifest) | set(got)
              if manifest.get(t) != got.get(t)}
     markers = mysql(c, db, "SELECT batch, COUNT(*), MAX(written_at) FROM iact_drill.markers"  # noqa: S608
@@ -266,19 +319,52 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     rep.mysql["table_differences"] = diffs
     c.run(db, f"{BACKUP} release-mysql")
     t_mysql = time.monotonic()
+    # A failed MySQL verification is reported after the Cassandra node is restored too: a drill must never
+    # leave its victim node wiped.
+    mysql_error = None
     if counts != {"A": n, "B": n}:
-        raise DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}")
-    if diffs:
-        raise DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}")
-    newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-    rep.rpo_s["mysql"] = round((disaster - newest).total_seconds(), 3)
-    rep.rto_s["mysql"] = round(t_mysql - t_disaster, 2)
-    rep.step("verify_mysql", t0, tables=len(got), markers=counts)
+        mysql_error = DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}")
+    elif diffs:
+        mysql_error = DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}")
+    else:
+        newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+        rep.rpo_s["mysql"] = round((disaster - newest).total_seconds(), 3)
+        rep.rto_s["mysql"] = round(t_mysql - t_disaster, 2)
+        rep.step("verify_mysql", t0, tables=len(got), markers=counts)
 
     # --- restore the Cassandra node, verify its own SSTables, repair, verify all
+    t_cass = restore_cassandra_node(c, rep, victim, cass_expected, n)
+    rep.rpo_s["cassandra_node_from_snapshot"] = round(
+        (disaster - datetime.fromisoformat(cass_expected["A"]["newest"])).total_seconds(), 3)
+    rep.rto_s["cassandra_node"] = round(t_cass - t_disaster, 2)
+    rep.rto_s["total"] = round(max(t_mysql, t_cass) - t_disaster, 2)
+    if mysql_error is not None:
+        raise mysql_error
+
+    mb = 1024 * 1024
+    rep.throughput_mb_s = {
+        "mysql_backup": round(rep.mysql["backup_bytes"] / mb / rep.mysql["backup_wall_s"], 2),
+        "mysql_restore": round(rep.mysql["backup_bytes"] / mb / rep.mysql["restore_s"], 2),
+        "cassandra_backup": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["backup_wall_s"], 2),
+        "cassandra_restore": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["restore_s"], 2),
+    }
+    # Scratch data of the drill: the report keeps what was measured.
+    mysql(c, db, "DROP DATABASE IF EXISTS iact_drill")
+    cql(c, coord, "drop")
+    c.run(db, "rm -rf /var/lib/mysql.pre-restore")
+
+
+def restore_cassandra_node(c: Cluster, rep: Report, victim: str, cass_expected: dict[str, dict[str, Any]],
+                           n: int) -> float:
+    """Restore the victim node from its snapshot, check its own SSTables, repair, check every marker row;
+    returns the time (monotonic) the node was verified."""
+    did = rep.drill_id
     t0 = time.monotonic()
-    c.run(victim, f"{BACKUP} restore-cassandra --backup {rep.cassandra['backup_id']}", timeout=1800)
+    with restore_key(c, [victim]):
+        c.run(victim, f"{BACKUP} restore-cassandra --backup {rep.cassandra['backup_id']}", timeout=1800)
     rep.cassandra["restore_s"] = round(time.monotonic() - t0, 2)
+    rep.cassandra["encryption"] = encryption(
+        c, victim, f"/var/lib/cassandra/iact-restore/{rep.cassandra['backup_id']}")
     rep.step("restore_cassandra", t0)
     t0 = time.monotonic()
     local_a = node_has_partition(c, victim, did, "A")
@@ -301,24 +387,15 @@ def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa:
     if any(line[:2] in {"DN", "UL", "UJ", "UM"} for line in status.splitlines()):
         raise DrillError(f"the cluster is not all UN after the restore:\n{status}")
     t_cass = time.monotonic()
-    newest_a = datetime.fromisoformat(cass_expected["A"]["newest"])
-    rep.rpo_s["cassandra_node_from_snapshot"] = round((disaster - newest_a).total_seconds(), 3)
     rep.rpo_s["cassandra_cluster"] = 0.0 if got_c["B"]["count"] == n else -1.0
-    rep.rto_s["cassandra_node"] = round(t_cass - t_disaster, 2)
-    rep.rto_s["total"] = round(max(t_mysql, t_cass) - t_disaster, 2)
     rep.step("verify_cassandra", t0, node_sstables={"A": local_a, "B": local_b})
+    return t_cass
 
-    mb = 1024 * 1024
-    rep.throughput_mb_s = {
-        "mysql_backup": round(rep.mysql["backup_bytes"] / mb / rep.mysql["backup_wall_s"], 2),
-        "mysql_restore": round(rep.mysql["backup_bytes"] / mb / rep.mysql["restore_s"], 2),
-        "cassandra_backup": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["backup_wall_s"], 2),
-        "cassandra_restore": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["restore_s"], 2),
-    }
-    # Scratch data of the drill: the report keeps what was measured.
-    mysql(c, db, "DROP DATABASE IF EXISTS iact_drill")
-    cql(c, coord, "drop")
-    c.run(db, "rm -rf /var/lib/mysql.pre-restore")
+
+def encryption(c: Cluster, host: str, download: str) -> str:
+    """How the restored backup was stored on the target, from its (authenticated) meta.env: 'age' or 'none'."""
+    out = c.run(host, f"sed -n 's/^encryption=//p' {shlex.quote(download)}/meta.env", check=False).strip()
+    return out or "none"
 
 
 def record(c: Cluster, rep: Report) -> None:
@@ -335,6 +412,7 @@ def record(c: Cluster, rep: Report) -> None:
     md += [f"| RPO {k} | {v} s |" for k, v in rep.rpo_s.items()]
     md += [f"| RTO {k} | {v} s |" for k, v in rep.rto_s.items()]
     md += [f"| throughput {k} | {v} MB/s |" for k, v in rep.throughput_mb_s.items()]
+    md += [f"| backup storage {k} | {getattr(rep, k).get('encryption', '?')} |" for k in ("mysql", "cassandra")]
     md += ["", "| step | seconds | detail |", "|---|---|---|"]
     for s in rep.steps:
         detail = {k: v for k, v in s.items() if k not in ("step", "seconds")}

@@ -54,16 +54,26 @@ _CONNECTION_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_con
                    "ansible_ssh_private_key_file", "ansible_ssh_common_args")
 
 
-def _render(hv: dict[str, Any], inventory_dir: Path) -> dict[str, Any]:
-    """Template the connection variables (``--list`` prints them raw), e.g. ``{{ inventory_dir }}``."""
+def render(hv: dict[str, Any], value: Any, inventory_dir: Path | None = None, depth: int = 5) -> Any:
+    """``value`` with its Jinja references resolved from the host's variables (``--list`` prints them raw),
+    e.g. ``{{ vault_backup_age_identity }}``; strings only, up to ``depth`` levels of indirection."""
     import jinja2  # noqa: PLC0415 - installed with ansible-core
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - not HTML
+    context = {**hv, "inventory_dir": str(inventory_dir)} if inventory_dir else hv
+    for _ in range(depth):
+        if not (isinstance(value, str) and "{{" in value):
+            break
+        value = env.from_string(value).render(context)
+    return value
+
+
+def _render(hv: dict[str, Any], inventory_dir: Path) -> dict[str, Any]:
+    """Template the connection variables, e.g. ``{{ inventory_dir }}``."""
     out = dict(hv)
     for key in _CONNECTION_VARS:
-        value = hv.get(key)
-        if isinstance(value, str) and "{{" in value:
-            out[key] = env.from_string(value).render({**hv, "inventory_dir": str(inventory_dir)})
+        if key in hv:
+            out[key] = render(hv, hv[key], inventory_dir, depth=1)
     return out
 
 

@@ -14,12 +14,35 @@ names=(
   vault_mysql_quality_password
   vault_mysql_backup_password
   vault_mysql_app_password
-  vault_backup_encryption_passphrase
+  vault_web_secret_key:64
+  vault_web_admin_password
+  vault_web_viewer_password
+  vault_web_api_token_ci:48
+  vault_web_api_token_bench:48
+  vault_backup_manifest_key
 )
 touch "$out"
 chmod 0600 "$out"
 grep -q '^---' "$out" || printf -- '---\n# Generated lab secrets (scripts/lab-secrets.sh). Never commit this file.\n' >"$out"
-for name in "${names[@]}"; do
+# NAME or NAME:LENGTH (default 32 characters).
+for entry in "${names[@]}"; do
+  name=${entry%%:*} len=32
+  [[ $entry == *:* ]] && len=${entry##*:}
   grep -q "^${name}:" "$out" && continue
-  printf '%s: "%s"\n' "$name" "$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" >>"$out"
+  printf '%s: "%s"\n' "$name" "$(head -c $((len * 2)) /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c "$len")" >>"$out"
 done
+# Retired: nothing ever read it (backups are encrypted to the age key pair below).
+sed -i '/^vault_backup_encryption_passphrase:/d' "$out"
+# The age key pair of the backups: the sources encrypt to the public key (backup_age_recipients), only the
+# restore playbooks and the DR drill use the private key.
+if ! grep -q '^vault_backup_age_identity:' "$out"; then
+  command -v age-keygen >/dev/null || { echo "lab-secrets: age-keygen is missing: apt-get install age (make engine does)" >&2; exit 1; }
+  identity=$(age-keygen 2>/dev/null | grep '^AGE-SECRET-KEY-1')
+  printf 'vault_backup_age_identity: "%s"\n' "$identity" >>"$out"
+  sed -i '/^vault_backup_age_recipient:/d' "$out"
+fi
+if ! grep -q '^vault_backup_age_recipient:' "$out"; then
+  command -v age-keygen >/dev/null || { echo "lab-secrets: age-keygen is missing: apt-get install age (make engine does)" >&2; exit 1; }
+  recipient=$(sed -n 's/^vault_backup_age_identity: "\(.*\)"$/\1/p' "$out" | age-keygen -y)
+  printf 'vault_backup_age_recipient: "%s"\n' "$recipient" >>"$out"
+fi

@@ -2,6 +2,7 @@
 # Local lab hosts: Debian 12 containers running systemd, on Docker Engine from Debian's docker.io.
 #
 #   scripts/lab.sh deps     install docker.io and debootstrap when missing
+#   scripts/lab.sh browser  install Debian's chromium, chromium-driver, certutil and hey when missing (web tests, bench)
 #   scripts/lab.sh engine   start dockerd when it is not running (this VM has no systemd)
 #   scripts/lab.sh image    build local/bookworm-systemd:latest from the Debian mirror (cached by recipe hash)
 #   scripts/lab.sh up       create the lab hosts of inventory/lab on the private network, install the SSH key
@@ -33,6 +34,22 @@ cmd_deps() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v ssh >/dev/null || missing+=(openssh-client)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v age-keygen >/dev/null || missing+=(age)  # the lab's backup key pair (scripts/lab-secrets.sh)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "installing ${missing[*]}"
+  apt-get update -q >/dev/null || log "apt-get update reported errors (an unreachable extra source?); continuing"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The web layer's browser tests drive Debian's chromium through Debian's chromedriver (one source package, so
+# their versions match); Selenium's manager stays offline (SE_OFFLINE), so nothing is downloaded at run time.
+# certutil (libnss3-tools) puts the lab CA into a throw-away NSS database the browser trusts; hey (Go, from
+# Debian) is bench/web's load generator.
+cmd_browser() {
+  local missing=() p
+  for p in chromium chromium-driver libnss3-tools hey; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   log "installing ${missing[*]}"
   apt-get update -q >/dev/null || log "apt-get update reported errors (an unreachable extra source?); continuing"
@@ -233,8 +250,9 @@ cmd_down() {
 # included), the tool versions and the identity of the lab containers. Equal fingerprint = nothing to do.
 deploy_fingerprint() {
   {
-    (cd "$here" && find ansible.cfg requirements.txt inventory/lab playbooks roles agents files templates \
-      -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path 'agents/build/*' -print0 2>/dev/null \
+    (cd "$here" && find ansible.cfg requirements.txt inventory/lab playbooks roles agents web files templates \
+      -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path 'agents/build/*' ! -path 'web/build/*' \
+      ! -path 'web/tests/*' -print0 2>/dev/null \
       | sort -z | xargs -0 sha256sum)
     while read -r name _; do docker inspect -f '{{ .Id }}' "iact-$name" 2>/dev/null || echo "missing $name"; done \
       < <(lab_hosts)
@@ -260,6 +278,6 @@ cmd_status() {
 }
 
 case ${1:-} in
-  deps | engine | image | up | down | status | deploy) "cmd_$1" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  deps | browser | engine | image | up | down | status | deploy) "cmd_$1" ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

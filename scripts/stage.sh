@@ -5,11 +5,15 @@
 #   scripts/stage.sh molecule <scenario>       a molecule scenario, each step timed as its own stage
 #   scripts/stage.sh report                    print the table of every stage in the log
 #
-# The log is $IACT_STAGE_LOG (default .stages.tsv in the checkout); `make test` empties it first.
+# The log is $IACT_STAGE_LOG (default .stages.tsv in the checkout); `make test` empties it first. The lines
+# of a molecule run that name a failure (pytest's FAILED/ERROR summary lines, Ansible's fatal: lines, failed
+# assertions) are also kept in <log>.failures and printed after the table: a CI log shown only by its tail
+# still says which test failed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 log=${IACT_STAGE_LOG:-$here/.stages.tsv}
+failures=$log.failures
 
 run() {
   local name=$1 start status=0
@@ -31,24 +35,34 @@ import re
 import sys
 import time
 
-log, scenario = sys.argv[1], sys.argv[2]
+log, scenario, failures = sys.argv[1], sys.argv[2], sys.argv[3]
 ansi = re.compile(r"\x1b\[[0-9;]*m")
-step = re.compile(r"(\S+) \u279c (\S+): (Executing|Executed: (.*))$")
+# pytest summary lines (also inside an Ansible debug list), fatal tasks, failed assertions
+failure = re.compile(r"(?:^|\")((?:FAILED|ERROR) \S+::\S+.*?|fatal: \[.*|\"msg\": \".*(?:exited|failed).*)\"?,?$")
+kept = 0
+# "default ➜ converge: Executing" on a terminal, "[default > converge] Executing" otherwise
+step = re.compile(r"(?:(\S+) \u279c (\S+):|\[(\S+) > (\S+)\]) (Executing|Executed: (.*))$")
 began = {}
 for line in sys.stdin:
     sys.stdout.write(line)
-    m = step.search(ansi.sub("", line).rstrip())
-    if not m or m.group(1) != scenario:
+    plain = ansi.sub("", line).strip()
+    f = failure.search(plain)
+    if f and kept < 60:
+        kept += 1
+        with open(failures, "a", encoding="utf-8") as fh:
+            fh.write(f"  {scenario}: {f.group(1)[:400]}\n")
+    m = step.search(plain)
+    if not m or (m.group(1) or m.group(3)) != scenario:
         continue
-    action = m.group(2)
-    if m.group(3) == "Executing":
+    action = m.group(2) or m.group(4)
+    if m.group(5) == "Executing":
         began[action] = time.monotonic()
     elif action in began:
         seconds = round(time.monotonic() - began.pop(action))
-        status = "ok" if m.group(4).startswith("Successful") else m.group(4)
+        status = "ok" if m.group(6).startswith("Successful") else m.group(6)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"  {scenario}: {action}\t{seconds}\t{status}\n")
-' "$log" "$scenario" || status=$?
+' "$log" "$scenario" "$failures" || status=$?
   printf '%s\t%s\t%s\n' "molecule ${scenario}" "$(($(date +%s) - start))" \
     "$([[ $status == 0 ]] && echo ok || echo "FAILED ($status)")" >>"$log"
   [[ $status == 0 ]] || echo "molecule scenario '${scenario}' failed (see above)"
@@ -69,12 +83,17 @@ for name, seconds, status in rows:
     print(f"  {name:<{width}}  {s // 60:3d} min {s % 60:02d} s  {status}")
 print(f"  {'total':<{width}}  {total // 60:3d} min {total % 60:02d} s")
 PY
+  if [[ -s $failures ]]; then
+    echo
+    echo "== failures named in the output above"
+    cat "$failures"
+  fi
 }
 
 case ${1:-} in
   run) shift; run "$@" ;;
   molecule) shift; molecule_scenario "$@" ;;
   report) report ;;
-  reset) : >"$log" ;;
+  reset) : >"$log"; : >"$failures" ;;
   *) echo "usage: $0 run <name> <command...> | molecule <scenario> | report | reset" >&2; exit 2 ;;
 esac

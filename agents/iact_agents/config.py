@@ -14,13 +14,24 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError, model_validator
 
 from .errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def comma_list(value: Any) -> Any:
+    """A list given as comma-separated text (how an environment variable carries one) becomes a list."""
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], BeforeValidator(comma_list)]
+"""A list of strings that the environment may give as ``a,b,c``."""
 
 
 class FrozenModel(BaseModel):

@@ -22,4 +22,7 @@ def test_drill_restores_every_marker_and_table(inventory: str, tmp_path: Path) -
     assert report["cassandra"]["node_sstables_with_batch"]["A"] >= 1
     assert set(report["rto_s"]) >= {"mysql", "cassandra_node", "total"}
     assert report["rpo_s"]["mysql"] >= 0
+    # The restored backups were stored encrypted on the target (meta.env of the authenticated download).
+    assert report["mysql"]["encryption"] == "age"
+    assert report["cassandra"]["encryption"] == "age"
     assert reports[-1].with_suffix(".md").read_text().startswith("# DR drill")

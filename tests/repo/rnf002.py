@@ -1,4 +1,4 @@
-"""RNF-002: no Redis, Prometheus, Grafana, Celery or SMTP relay to an outside host, anywhere.
+"""RNF-002: no Redis, Prometheus, Grafana, Celery, cache server or SMTP relay to an outside host, anywhere.
 
 A small scanner shared by the guard test and its own self-test, so the guard is proven able to fail.
 """
@@ -11,7 +11,10 @@ from pathlib import Path
 
 # What the stack must never install, configure or depend on.
 FORBIDDEN = re.compile(
-    r"\b(redis(-server|-py|-tools)?|prometheus[\w-]*|grafana[\w-]*|celery|node[_-]exporter|alertmanager)\b",
+    r"\b(redis(-server|-py|-tools)?|prometheus[\w-]*|grafana[\w-]*|celery|node[_-]exporter|alertmanager"
+    # Cache servers and the Django cache backends that need one (the web layer keeps sessions and rate-limit
+    # counters in MariaDB; a per-process LocMemCache is no server).
+    r"|memcached?|pymemcache|pylibmc|varnish|django_redis|backends\.(memcached|redis)\w*|RedisCache|PyMemcacheCache)\b",
     re.IGNORECASE,
 )
 # An SMTP relay to another host: postfix relayhost / smarthost / smtp connections to a remote server.
@@ -20,9 +23,17 @@ RELAY = re.compile(
     r"|smtp_host\s*[:=]\s*['\"]?(?!localhost|127\.)[\w.-]+)",
     re.IGNORECASE,
 )
-SCANNED_DIRS = ("roles", "playbooks", "templates", "files", "inventory", "agents/iact_agents", "scripts", "molecule")
-SCANNED_FILES = ("requirements.txt", "requirements.in", "agents/pyproject.toml", "Makefile", "ansible.cfg")
-TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ""}
+SCANNED_DIRS = (
+    "roles", "playbooks", "templates", "files", "inventory", "agents/iact_agents", "web/iact_web", "scripts",
+    "molecule", "bench",
+)
+SCANNED_FILES = (
+    "requirements.txt", "requirements.in", "agents/pyproject.toml", "agents/requirements-runtime.txt",
+    "web/pyproject.toml", "web/requirements-runtime.txt", "web/web.example.toml", "Makefile", "ansible.cfg",
+)
+TEXT_SUFFIXES = {
+    ".yml", ".yaml", ".j2", ".py", ".sh", ".cfg", ".conf", ".toml", ".txt", ".in", ".sql", ".html", ".js", "",
+}
 # Lines that name the forbidden tools only to forbid them.
 ALLOW_MARK = "rnf-002: allowed mention"
 

@@ -90,3 +90,26 @@ def test_renamed_variable_is_refused(tmp_path: Path) -> None:
     result = run(tmp_path, inventory(THREE, extra={"cassandra_heap": "1G"}))
     assert result.returncode != 0
     assert "Variable 'cassandra_heap' on c1 was renamed: use 'cassandra_heap_size' instead." in result.stdout
+
+
+def _with_web_host(text: str, web_vars: dict[str, str]) -> str:
+    lines = ["    web:", "      hosts:", "        w1:"] + [f"          {k}: {v!r}" for k, v in web_vars.items()]
+    return text + "\n".join(lines) + "\n"
+
+
+WEB_SECRETS = {"web_secret_key": GOOD_SECRET * 3, "web_mysql_password": GOOD_SECRET,
+               "web_cassandra_password": GOOD_SECRET}
+
+
+def test_a_web_host_with_its_secrets_passes(tmp_path: Path) -> None:
+    result = run(tmp_path, _with_web_host(inventory(THREE), WEB_SECRETS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(WEB_SECRETS))
+def test_a_web_host_without_a_secret_is_refused_by_name(tmp_path: Path, missing: str) -> None:
+    web_vars = {k: v for k, v in WEB_SECRETS.items() if k != missing}
+    result = run(tmp_path, _with_web_host(inventory(THREE), web_vars))
+    assert result.returncode != 0
+    assert f"Secret(s) {missing} on w1" in result.stdout
+    assert GOOD_SECRET not in result.stdout

@@ -176,6 +176,35 @@ class RecoveryTime:
 
 
 @dataclass(frozen=True)
+class Members:
+    """The events behind each count of one :class:`ServiceMetrics`, as ``(source, source_event_id)`` keys:
+    the drill-down. Every count is the length of its tuple (the counts are computed from these lists)."""
+
+    deployments: tuple[Key, ...] = ()
+    """Production deployments in the window (``deployment_frequency.deployments``, which is also
+    ``change_failure_rate.deployments``)."""
+    failed_attempts: tuple[Key, ...] = ()
+    """``deployment_frequency.failed_deployments``: production attempts with status ``failed``."""
+    failed_with_incidents: tuple[Key, ...] = ()
+    """``change_failure_rate.with_incidents``."""
+    rolled_back_without_incident: tuple[Key, ...] = ()
+    """``change_failure_rate.rolled_back_without_incident``; with the above, ``change_failure_rate.failed``."""
+    changes: tuple[Key, ...] = ()
+    """``lead_time.changes``: changes first shipped to production in the window."""
+    lead_hours: tuple[float, ...] = ()
+    """The lead time of each of ``changes`` (same order): ``lead_time.median_hours`` is their median."""
+    invalid_changes: tuple[Key, ...] = ()
+    undeployed_changes: tuple[Key, ...] = ()
+    incidents: tuple[Key, ...] = ()
+    """``recovery_time.incidents``: resolved incidents attributed to a deployment, started in the window."""
+    recovery_hours: tuple[float, ...] = ()
+    """The time to restore of each of ``incidents`` (same order)."""
+    unresolved_incidents: tuple[Key, ...] = ()
+    unlinked_incidents: tuple[Key, ...] = ()
+    invalid_incidents: tuple[Key, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceMetrics:
     service: str
     window: Window
@@ -184,6 +213,7 @@ class ServiceMetrics:
     change_failure_rate: ChangeFailureRate
     recovery_time: RecoveryTime
     unlinked_incidents: tuple[Attribution, ...] = ()
+    members: Members = Members()
 
 
 @dataclass(frozen=True)
@@ -364,17 +394,26 @@ def _lead_time(samples: Sequence[float], invalid: int, undeployed: int) -> LeadT
     return LeadTime(len(samples), percentile(samples, 0.5), percentile(samples, 0.9), invalid, undeployed)
 
 
+def _failed_deployments(
+    deps: Sequence[Deployment], caused: dict[Key, int], cfg: MetricsConfig
+) -> tuple[list[Deployment], list[Deployment]]:
+    """Deployments with ≥ 1 attributed incident, and rolled back ones without (if rollbacks are failures)."""
+    with_incidents = [d for d in deps if caused.get(key_of(d), 0) > 0]
+    rolled_back = [
+        d for d in deps
+        if cfg.rollbacks_are_failures and d.status == "rolled_back" and caused.get(key_of(d), 0) == 0
+    ]
+    return with_incidents, rolled_back
+
+
 def _change_failure_rate(
     deps: Sequence[Deployment], caused: dict[Key, int], cfg: MetricsConfig
 ) -> ChangeFailureRate:
     if not deps:
         return ChangeFailureRate(0, 0, 0, 0, None, "no production deployments in the window")
-    with_incidents = sum(1 for d in deps if caused.get(key_of(d), 0) > 0)
-    rolled_back = 0
-    if cfg.rollbacks_are_failures:
-        rolled_back = sum(1 for d in deps if d.status == "rolled_back" and caused.get(key_of(d), 0) == 0)
-    failed = with_incidents + rolled_back
-    return ChangeFailureRate(len(deps), failed, with_incidents, rolled_back, failed / len(deps))
+    with_incidents, rolled_back = _failed_deployments(deps, caused, cfg)
+    failed = len(with_incidents) + len(rolled_back)
+    return ChangeFailureRate(len(deps), failed, len(with_incidents), len(rolled_back), failed / len(deps))
 
 
 def _recovery_time(
@@ -392,39 +431,40 @@ def _recovery_time(
 
 def _lead_time_samples(
     deps: Sequence[Deployment], chs: Sequence[Change], window: Window, cfg: MetricsConfig
-) -> tuple[list[tuple[str, float]], list[str], list[str]]:
-    """(service, hours) per change first shipped in the window; services of invalid and undeployed ones."""
+) -> tuple[list[tuple[str, float, Key]], list[tuple[str, Key]], list[tuple[str, Key]]]:
+    """(service, hours, change) per change first shipped in the window; (service, change) of invalid and
+    undeployed ones."""
     shipped_by = deployments_of_changes(deps, chs)
-    lead: list[tuple[str, float]] = []
-    invalid: list[str] = []
-    undeployed: list[str] = []
+    lead: list[tuple[str, float, Key]] = []
+    invalid: list[tuple[str, Key]] = []
+    undeployed: list[tuple[str, Key]] = []
     for ch in chs:
         shipped = [
             d for d in shipped_by.get(key_of(ch), []) if is_production(d, cfg) and d.status == "success"
         ]
         if not shipped:
             if ch.committed_at in window:
-                undeployed.append(ch.service)
+                undeployed.append((ch.service, key_of(ch)))
             continue
         first = min(shipped, key=lambda d: (d.deployed_at, d.source, d.source_event_id))
         if first.deployed_at not in window:
             continue
         hours = _hours(first.deployed_at - ch.lead_time_start)
         if hours < 0:
-            invalid.append(first.service)
+            invalid.append((first.service, key_of(ch)))
         else:
-            lead.append((first.service, hours))
+            lead.append((first.service, hours, key_of(ch)))
     return lead, invalid, undeployed
 
 
 def _recovery_samples(
     incs: Sequence[Incident], attributions: dict[Key, Attribution], dep_by_key: dict[Key, Deployment],
     window: Window,
-) -> tuple[list[tuple[str, float]], list[str], list[str], list[Attribution]]:
-    """(service, hours) per attributed resolved incident started in the window; the others by kind."""
-    recov: list[tuple[str, float]] = []
-    unresolved: list[str] = []
-    invalid: list[str] = []
+) -> tuple[list[tuple[str, float, Key]], list[tuple[str, Key]], list[tuple[str, Key]], list[Attribution]]:
+    """(service, hours, incident) per attributed resolved incident started in the window; the others by kind."""
+    recov: list[tuple[str, float, Key]] = []
+    unresolved: list[tuple[str, Key]] = []
+    invalid: list[tuple[str, Key]] = []
     unlinked: list[Attribution] = []
     for inc in incs:
         if inc.started_at not in window:
@@ -435,11 +475,11 @@ def _recovery_samples(
             continue
         owner = dep_by_key[att.deployment].service
         if inc.resolved_at is None:
-            unresolved.append(owner)
+            unresolved.append((owner, key_of(inc)))
         elif inc.resolved_at < inc.started_at:
-            invalid.append(owner)
+            invalid.append((owner, key_of(inc)))
         else:
-            recov.append((owner, _hours(inc.resolved_at - inc.started_at)))
+            recov.append((owner, _hours(inc.resolved_at - inc.started_at), key_of(inc)))
     return recov, unresolved, invalid, unlinked
 
 
@@ -479,25 +519,36 @@ def compute_metrics(
 
         p = [d for d in prod_in_window if mine(d.service)]
         unl = tuple(a for a in unlinked if mine(a.service))
+        with_incidents, rolled_back = _failed_deployments(p, caused, cfg)
+        members = Members(
+            deployments=tuple(key_of(d) for d in p),
+            failed_attempts=tuple(key_of(d) for d in failed_in_window if mine(d.service)),
+            failed_with_incidents=tuple(key_of(d) for d in with_incidents),
+            rolled_back_without_incident=tuple(key_of(d) for d in rolled_back),
+            changes=tuple(k for s, _, k in lead if mine(s)),
+            lead_hours=tuple(h for s, h, _ in lead if mine(s)),
+            invalid_changes=tuple(k for s, k in invalid_lead if mine(s)),
+            undeployed_changes=tuple(k for s, k in undeployed if mine(s)),
+            incidents=tuple(k for s, _, k in recov if mine(s)),
+            recovery_hours=tuple(h for s, h, _ in recov if mine(s)),
+            unresolved_incidents=tuple(k for s, k in unresolved if mine(s)),
+            unlinked_incidents=tuple((a.incident_source, a.incident_id) for a in unl),
+            invalid_incidents=tuple(k for s, k in invalid_recov if mine(s)),
+        )
         return ServiceMetrics(
             service=ALL_SERVICES if service is None else service,
             window=window,
-            deployment_frequency=_deployment_frequency(
-                p, sum(1 for d in failed_in_window if mine(d.service)), window, cfg
-            ),
-            lead_time=_lead_time(
-                [h for s, h in lead if mine(s)],
-                sum(1 for s in invalid_lead if mine(s)),
-                sum(1 for s in undeployed if mine(s)),
-            ),
+            deployment_frequency=_deployment_frequency(p, len(members.failed_attempts), window, cfg),
+            lead_time=_lead_time(members.lead_hours, len(members.invalid_changes), len(members.undeployed_changes)),
             change_failure_rate=_change_failure_rate(p, caused, cfg),
             recovery_time=_recovery_time(
-                [h for s, h in recov if mine(s)],
-                sum(1 for s in unresolved if mine(s)),
+                members.recovery_hours,
+                len(members.unresolved_incidents),
                 len(unl),
-                sum(1 for s in invalid_recov if mine(s)),
+                len(members.invalid_incidents),
             ),
             unlinked_incidents=unl,
+            members=members,
         )
 
     services = sorted({d.service for d in deps} | {c.service for c in chs} | {i.service for i in incs})

@@ -10,6 +10,7 @@ Lifecycle of the alert of one key (``component:check:host``)::
 
     (none) --N non-ok in a row--> open --notify "open"
     open   --still failing, reminder interval passed--> notify "reminder" (not when acknowledged)
+    open   --no channel took the "open" yet--> notify "open" again (not when acknowledged)
     open   --failing at a higher severity--> notify "escalated"
     open/acknowledged --ok--> resolved (resolved_at, detail.duration_s) --notify "resolved"
 
@@ -93,11 +94,11 @@ def decide(
         return Decision("none")
     severity = severity_of(current)
     notify: Event | None = None
-    if alert.notified_at is None:
-        notify = "open"  # no channel succeeded yet: try again
+    if alert.notified_at is None and alert.status == "open":
+        notify = "open"  # no channel succeeded yet: try again (not once a person acknowledged it)
     elif _SEVERITY_RANK[severity] > _SEVERITY_RANK[alert.severity]:
         notify = "escalated"
-    elif alert.status == "open" and now - alert.notified_at >= reminder_interval:
+    elif alert.status == "open" and alert.notified_at is not None and now - alert.notified_at >= reminder_interval:
         notify = "reminder"
     # An alert does not calm down by itself: it keeps the highest severity seen until it resolves.
     if _SEVERITY_RANK[severity] < _SEVERITY_RANK[alert.severity]:

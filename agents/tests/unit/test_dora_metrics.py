@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iact_agents.dora.metrics import (
     ALL_SERVICES,
     MetricsConfig,
@@ -349,3 +351,68 @@ def test_non_production_incidents_are_counted_but_in_no_metric() -> None:
     assert report.non_production_incidents == 1
     assert report.overall.change_failure_rate.rate == 0.0
     assert report.attributions == {}
+
+
+# --- drill-down members (the web dashboard lists them; their totals must equal the numbers) -----------
+
+_SERVICES = ("checkout", "search")
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> tuple[list[Deployment], list[Change], list[Incident]]:
+    hours = st.integers(min_value=-24 * 3, max_value=24 * 10)
+    base = at(1)
+    deps = [
+        dep(f"d{i}", base + timedelta(hours=draw(hours)), service=draw(st.sampled_from(_SERVICES)),
+            status=draw(st.sampled_from(("success", "failed", "rolled_back"))),
+            env=draw(st.sampled_from(("production", "staging"))),
+            changes=tuple(draw(st.lists(st.sampled_from([f"c{j}" for j in range(6)]), max_size=3, unique=True))))
+        for i in range(draw(st.integers(0, 8)))
+    ]
+    chs = [
+        change(f"c{j}", base + timedelta(hours=draw(hours)), service=draw(st.sampled_from(_SERVICES)),
+               deployment_id=draw(st.none() | st.sampled_from([f"d{i}" for i in range(8)])))
+        for j in range(draw(st.integers(0, 6)))
+    ]
+    incs = []
+    for n in range(draw(st.integers(0, 6))):
+        start = base + timedelta(hours=draw(hours))
+        resolved = draw(st.none() | st.integers(-5, 48).map(lambda h, s=start: s + timedelta(hours=h)))
+        incs.append(inc(f"i{n}", start, resolved, service=draw(st.sampled_from(_SERVICES)),
+                        deployment_id=draw(st.none() | st.sampled_from([f"d{i}" for i in range(10)]))))
+    return deps, chs, incs
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events(), st.booleans())
+def test_members_are_the_events_behind_every_count(
+    events: tuple[list[Deployment], list[Change], list[Incident]], rollbacks: bool
+) -> None:
+    deps, chs, incs = events
+    report = compute_metrics(deps, chs, incs, WEEK, MetricsConfig(rollbacks_are_failures=rollbacks))
+    by_key = {("manual", d.source_event_id): d for d in deps}
+    for m in (report.overall, *report.services.values()):
+        mb, df, lt, cfr, rt = (m.members, m.deployment_frequency, m.lead_time, m.change_failure_rate,
+                               m.recovery_time)
+        assert len(mb.deployments) == df.deployments == cfr.deployments
+        assert len(mb.failed_attempts) == df.failed_deployments
+        assert len(mb.failed_with_incidents) == cfr.with_incidents
+        assert len(mb.rolled_back_without_incident) == cfr.rolled_back_without_incident
+        assert len(mb.failed_with_incidents) + len(mb.rolled_back_without_incident) == cfr.failed
+        assert len(mb.changes) == lt.changes == len(mb.lead_hours)
+        if mb.lead_hours:
+            assert percentile(mb.lead_hours, 0.5) == lt.median_hours
+        assert len(mb.invalid_changes) == lt.invalid and len(mb.undeployed_changes) == lt.undeployed
+        assert len(mb.incidents) == rt.incidents == len(mb.recovery_hours)
+        assert len(mb.unresolved_incidents) == rt.unresolved
+        if mb.recovery_hours:
+            assert percentile(mb.recovery_hours, 0.5) == rt.median_hours
+        assert len(mb.unlinked_incidents) == rt.unlinked and len(mb.invalid_incidents) == rt.invalid
+        assert len(set(mb.deployments)) == len(mb.deployments)
+        for key in mb.deployments:
+            assert by_key[key].deployed_at in WEEK and by_key[key].environment == "production"
+            assert m.service in (ALL_SERVICES, by_key[key].service)
+    for name in ("deployments", "changes", "incidents", "failed_with_incidents"):
+        overall = getattr(report.overall.members, name)
+        per_service = [k for s in report.services.values() for k in getattr(s.members, name)]
+        assert sorted(overall) == sorted(per_service)

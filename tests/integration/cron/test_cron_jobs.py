@@ -5,15 +5,23 @@ Runs on every host of the `mysql` group of whatever inventory testinfra is given
 
 from __future__ import annotations
 
+from shlex import quote
+
 import pytest
 
 testinfra_hosts = ["ansible://mysql"]
 
 AS_IACT = "runuser -u iact -- "
-CLEANUP = (
-    "iact-agent job run --name session_cleanup --timeout 300 --mysql-defaults /etc/iact/mysql-app.cnf"
-    " -- iact-agent sessions cleanup --mysql-defaults /etc/iact/mysql-app.cnf --chunk 7"
-)
+
+
+def installed_entry(host, path: str, job: str) -> str:
+    """The command line of the installed cron entry that runs ``job``, to be run as its own user (the tests
+    run what cron runs, not a copy of it)."""
+    f = host.file(path)
+    assert f.exists and f.user == "root" and f.mode == 0o644, path
+    line = next(ln for ln in f.content_string.splitlines() if f"iact-agent job run --name {job}" in ln)
+    fields = line.split(None, 6)  # five time fields, the user, the command
+    return f"runuser -u {fields[5]} -- sh -c {quote(fields[6])}"
 
 
 def sql(host, statement: str) -> str:
@@ -34,13 +42,13 @@ def test_session_cleanup_entry_is_installed(host):
 def test_session_cleanup_deletes_only_expired_rows_and_records_the_run(host):
     sql(host, "DELETE FROM django_session WHERE session_key LIKE 'itest-%'")
     before = int(sql(host, "SELECT COUNT(*) FROM job_runs WHERE job_name = 'session_cleanup' AND status = 'success'"))
-    # 20 expired rows (more than two chunks of 7) and 5 live ones.
+    # 20 expired rows and 5 live ones.
     values = ",".join(
         f"('itest-old-{i}', 'x', UTC_TIMESTAMP(6) - INTERVAL 1 DAY)" for i in range(20)
     ) + "," + ",".join(f"('itest-new-{i}', 'x', UTC_TIMESTAMP(6) + INTERVAL 1 DAY)" for i in range(5))
     sql(host, f"INSERT INTO django_session (session_key, session_data, expire_date) VALUES {values}")
 
-    run = host.run(AS_IACT + CLEANUP)
+    run = host.run(installed_entry(host, "/etc/cron.d/iact-session-cleanup", "session_cleanup"))
     assert run.rc == 0, run.stderr
 
     assert sql(host, "SELECT COUNT(*) FROM django_session WHERE session_key LIKE 'itest-old-%'") == "0"
@@ -78,14 +86,11 @@ def test_job_output_reaches_syslog(host, tag):
 
 
 def test_retention_entry_runs_through_the_wrapper_and_prunes(host):
-    f = host.file("/etc/cron.d/iact-retention")
-    assert f.exists and f.user == "root" and f.mode == 0o644
-    line = next(ln for ln in f.content_string.splitlines() if "iact-agent job run --name retention" in ln)
-    command = line.split(None, 6)[6]  # after the five time fields and the user
+    command = installed_entry(host, "/etc/cron.d/iact-retention", "retention")
     sql(host, "INSERT INTO health_checks (checked_at, host, component, check_name, status)"
               " VALUES (UTC_TIMESTAMP(6) - INTERVAL 100 DAY, 'itest-retention', 'itest', 'old', 'ok'),"
               " (UTC_TIMESTAMP(6) - INTERVAL 1 DAY, 'itest-retention', 'itest', 'new', 'ok')")
-    run = host.run(AS_IACT + command)
+    run = host.run(command)
     assert run.rc == 0, run.stderr
     assert sql(host, "SELECT check_name FROM health_checks WHERE host = 'itest-retention'") == "new"
     row = sql(host, "SELECT status, exit_code FROM job_runs WHERE job_name = 'retention' ORDER BY id DESC LIMIT 1")

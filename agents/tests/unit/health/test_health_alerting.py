@@ -67,6 +67,8 @@ def test_escalation_retry_and_no_de_escalation() -> None:
     assert d(hist(CRIT), alert("warning")) == ("update", "critical", "escalated")
     assert d(hist(WARN), alert("critical")) == ("update", "critical", None)
     assert d(hist(CRIT), alert(notified=None)) == ("update", "critical", "open")
+    # acknowledged (the web layer's operations page) before any channel took it: no more retries
+    assert d(hist(CRIT), alert(status="acknowledged", notified=None)) == ("update", "critical", None)
 
 
 def test_resolves_on_recovery() -> None:

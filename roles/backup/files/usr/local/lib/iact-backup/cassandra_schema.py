@@ -30,7 +30,7 @@ def main() -> int:
         cluster.connect()
         sys.stdout.write(cluster.metadata.export_schema_as_string())
         sys.stdout.write("\n")
-    except Exception as exc:  # noqa: BLE001 - one line for the operator, no traceback
+    except Exception as exc:  # one line for the operator, no traceback
         print(f"cassandra_schema: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:

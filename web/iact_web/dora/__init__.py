@@ -1,0 +1,1 @@
+"""DORA dashboard: the four keys, trends, drill-down and CSV."""

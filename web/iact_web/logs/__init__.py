@@ -1,0 +1,1 @@
+"""Log search over Cassandra through the read-only reader role."""

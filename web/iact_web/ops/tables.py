@@ -1,0 +1,118 @@
+"""The operations tables: one definition for the page, its CSV export and the API rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.tables import Column, Table
+from .service import detail_text
+
+
+def _seconds_as_hours(value: Any) -> float | None:
+    return None if value is None else float(value) / 3600
+
+
+def health_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("health", "Latest result of every check", [
+        Column("host", "Host", lambda r: r["host"]),
+        Column("component", "Component", lambda r: r["component"]),
+        Column("check", "Check", lambda r: r["check_name"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
+        Column("summary", "Summary", lambda r: r["summary"]),
+        Column("latency_ms", "Latency (ms)", lambda r: r["latency_ms"], "number"),
+        Column("checked_at", "Checked at (UTC)", lambda r: r["checked_at"], "time"),
+    ], list(rows), empty="No health results in the last days: is the health agent running?")
+
+
+def alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("alerts", "Open and acknowledged alerts", [
+        Column("id", "Id", lambda r: r["id"], "number"),
+        Column("severity", "Severity", lambda r: r["severity"], "status"),
+        Column("status", "Status", lambda r: r["status"], "status"),
+        Column("alert_key", "Key", lambda r: r["alert_key"]),
+        Column("summary", "Summary", lambda r: r["summary"]),
+        Column("occurrences", "Occurrences", lambda r: r["occurrences"], "number"),
+        Column("first_seen_at", "First seen (UTC)", lambda r: r["first_seen_at"], "time"),
+        Column("last_seen_at", "Last seen (UTC)", lambda r: r["last_seen_at"], "time"),
+        Column("notified_at", "Notified (UTC)", lambda r: r["notified_at"], "time"),
+        Column("acknowledged_by", "Acknowledged by", lambda r: r.get("acknowledged_by")),
+        Column("acknowledged_at", "Acknowledged (UTC)", lambda r: r.get("acknowledged_at"), "time"),
+    ], list(rows), empty="No open alerts.")
+
+
+def resolved_alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("resolved", "Resolved in the last 7 days", [
+        Column("id", "Id", lambda r: r["id"], "number"),
+        Column("severity", "Severity", lambda r: r["severity"], "status"),
+        Column("alert_key", "Key", lambda r: r["alert_key"]),
+        Column("summary", "Summary", lambda r: r["summary"]),
+        Column("first_seen_at", "First seen (UTC)", lambda r: r["first_seen_at"], "time"),
+        Column("resolved_at", "Resolved (UTC)", lambda r: r["resolved_at"], "time"),
+    ], list(rows), empty="Nothing resolved lately.")
+
+
+def _job_columns() -> list[Column]:
+    return [
+        Column("job", "Job", lambda r: r["job_name"]),
+        Column("host", "Host", lambda r: r["host"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
+        Column("started_at", "Started (UTC)", lambda r: r["started_at"], "time"),
+        Column("finished_at", "Finished (UTC)", lambda r: r["finished_at"], "time"),
+        Column("exit_code", "Exit code", lambda r: r["exit_code"], "number"),
+        Column("output_bytes", "Output (bytes)", lambda r: r["output_bytes"], "number"),
+        Column("message", "Message", lambda r: r["message"]),
+    ]
+
+
+def last_jobs_table(rows: Sequence[dict[str, Any]]) -> Table:
+    cols = _job_columns()
+    cols.insert(5, Column("last_success_at", "Last success (UTC)", lambda r: r["last_success_at"], "time"))
+    return Table("last_runs", "Newest run of every job and host", cols, list(rows),
+                 empty="No job has run yet.")
+
+
+def job_runs_table(rows: Sequence[dict[str, Any]], title: str = "Recent runs", name: str = "runs") -> Table:
+    return Table(name, title, _job_columns(), list(rows), empty="No runs.")
+
+
+def recovery_point_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("recovery_point", "Data at risk now, per host", [
+        Column("host", "Host", lambda r: r["host"]),
+        Column("last_full_backup", "Last full backup (UTC)", lambda r: r["last_full"], "time"),
+        Column("last_binlog_copy", "Last binlog copy (UTC)", lambda r: r["last_binlogs"], "time"),
+        Column("exposure_hours", "Since the newest copy", lambda r: _seconds_as_hours(r["exposure_s"]), "hours"),
+    ], list(rows), empty="No successful backup recorded.")
+
+
+def drills_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("drills", "DR drills (make drill): measured RPO and RTO", [
+        Column("drill_id", "Drill", lambda r: r["drill_id"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
+        Column("started_at", "Started (UTC)", lambda r: r["started_at"], "time"),
+        Column("finished_at", "Finished (UTC)", lambda r: r["finished_at"], "time"),
+        Column("rpo_mysql_s", "RPO MySQL (s)", lambda r: r["rpo_mysql_s"], "number"),
+        Column("rto_total_s", "RTO (s)", lambda r: r["rto_total_s"], "number"),
+        Column("error", "Error", lambda r: r["error"]),
+    ], list(rows), empty="No drill recorded yet.")
+
+
+def quality_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("quality", "Checks of the newest run", [
+        Column("category", "Category", lambda r: r["category"]),
+        Column("check", "Check", lambda r: r["check_name"]),
+        Column("dataset", "Data set", lambda r: r["dataset"]),
+        Column("status", "Status", lambda r: r["status"], "status"),
+        Column("pass_rate", "Pass rate", lambda r: r["observed_value"], "rate"),
+        Column("failing_rows", "Failing", lambda r: r["failing_rows"], "number"),
+        Column("evaluated_rows", "Evaluated", lambda r: r["evaluated_rows"], "number"),
+        Column("description", "What it checks", lambda r: detail_text(r["detail"])),
+    ], list(rows), empty="No quality run yet.")
+
+
+def quality_history_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("score_history", "Score of the recent runs", [
+        Column("checked_at", "Run (UTC)", lambda r: r["checked_at"], "time"),
+        Column("score", "Score", lambda r: r["score"], "number"),
+        Column("status", "Status", lambda r: r["status"], "status"),
+    ], list(rows))

@@ -1,0 +1,11 @@
+"""WSGI entry point for gunicorn: ``iact_web.wsgi:application``."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iact_web.settings")
+
+application = get_wsgi_application()
