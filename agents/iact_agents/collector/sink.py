@@ -88,6 +88,9 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     NoHostAvailable, OperationTimedOut, RequestExecutionException, OverloadedErrorMessage,
     IsBootstrappingErrorMessage, ConnectionError, OSError,
 )
+# What a failed request of a batch may answer and still be written again later: the above, and a refused
+# permission once this process has written with it (a node restarting; _fatal raises it before, otherwise).
+RETRY_LATER: tuple[type[BaseException], ...] = (*RETRYABLE, Unauthorized)
 
 
 class _Connection:
@@ -297,7 +300,7 @@ class CassandraSink:
             fatal = self._fatal(result)
             if fatal is not None:
                 raise fatal
-            if isinstance(result, RETRYABLE | Unauthorized):  # (Unauthorized here: a restarting node, see _fatal)
+            if isinstance(result, RETRY_LATER):
                 failed.extend(row.record for row in chunk)
                 first_error = first_error or result
             else:
