@@ -185,6 +185,8 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
     try:
         with tempfile.TemporaryDirectory(prefix="iact-bench-") as tmp:
             work = Path(tmp)
+            for sub in ("e2e", "fleet"):  # (the outage part makes its own)
+                (work / sub).mkdir()
             best = 32
             if "ceiling" in parts:
                 run_part(res, "ceiling", lambda: e2e.part2(target, work / "e2e", lines=args.lines,
