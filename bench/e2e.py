@@ -141,6 +141,7 @@ def outage(target: Target, workdir: Path, *, rate: int, down_s: float, warm_s: f
     if not back:
         raise RuntimeError("Cassandra did not come back: every node must be UN again (check nodetool status)")
     up = c.sample()
+    written_at_up = feeder.written
     drained = c.wait_lines(feeder.written, drain_timeout_s, interval=0.2)
     while drained is not None and drained.lines < feeder.written:  # the input keeps coming: catch up with it
         drained = c.wait_lines(feeder.written, drain_timeout_s, interval=0.2)
@@ -155,7 +156,7 @@ def outage(target: Target, workdir: Path, *, rate: int, down_s: float, warm_s: f
     out |= {
         "rows_per_s_before": round((before.lines - first.lines) / (before.at - first.at)),
         "backlog_lines_at_stop": feeder.written_at_stop,
-        "backlog_lines_at_restart": feeder.written - up.lines,
+        "backlog_lines_at_restart": written_at_up - up.lines,
         "restart_s": round(up.at - at_start.at, 1),
         "drain_s": round(drain_s, 1),
         "drain_rows_per_s": round(drain_rate),
