@@ -72,6 +72,10 @@ audit: venv ## Run the compliance and security audit on every lab host now and p
 	  -e audit_report_dir=$(CURDIR)/$(AUDIT_REPORTS) 2>&1) || { echo "$$out"; exit 1; }
 	@$(BIN)/iact-agent audit report $(AUDIT_REPORTS)/*.json
 
+.PHONY: bench
+bench: venv ## Performance on the lab (after make lab; hold the lab lock): results in bench/results/ (BENCH_ARGS=--help)
+	@$(PY) bench/bench.py $(BENCH_ARGS)
+
 .PHONY: lab-status
 lab-status: ## Print the cluster status of the lab
 	@scripts/lab-summary.sh

@@ -1,15 +1,23 @@
-"""The collector loop: read one batch per source, deliver it, commit its position, repeat.
+"""The collector loop: read batches, write several at once, commit each source's positions in order.
 
-Per source there is never more than one batch in flight: a batch is read, written (the sink retries until
-Cassandra acknowledges it), and only then its state is committed to the offset store and the next batch
-read. Signal handlers only set a flag; the loop notices it between batches, and a write that is still
-retrying keeps trying until the drain deadline (``drain_timeout_s`` after the signal), then gives up
-without committing, so the batch is read again at the next start.
+The main thread reads and parses; a small pool of writer threads delivers whole batches (the sink retries
+each until Cassandra acknowledges it), at most ``batches_in_flight`` at a time across all sources, so the
+cluster is not idle while the collector reads, and one source's backlog does not hold the others back. Per
+source the batches read form a queue: a batch's state is committed to the offset store only when it and
+every batch of that source before it are acknowledged, so offsets still move strictly in order and only
+past acknowledged rows; the heads completed at the same time are committed in one durable write. Memory
+holds at most ``batches_in_flight`` batches.
+
+Signal handlers only set a flag; the loop then reads nothing more, and the writes still retrying keep trying
+until the drain deadline (``drain_timeout_s`` after the signal), then give up: a batch that was not
+acknowledged is not committed, nor is any later batch of its source, so they are read again at the next start.
 
 No record may stop the loop (collector/quarantine.py): records the parsers or the sink had to set aside are
-quarantined and committed past; an unexpected exception while writing a batch makes the daemon write that
-batch's records one at a time and quarantine the one that fails; a batch in flight while the process died
-is noted, and the records of a batch that kills the process twice are read one at a time.
+quarantined and committed past; an unexpected exception while writing a batch makes its writer write that
+batch's records one at a time and quarantine the one that fails. Every batch in flight is noted; after a
+process death the loop keeps a single batch in flight until the noted batches are committed past, so a
+batch that kills the process twice is found, and read one record at a time, exactly as with one batch in
+flight (careful mode is always serial).
 """
 
 from __future__ import annotations
@@ -20,13 +28,16 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
 from ..errors import AgentError
 from .config import CollectorConfig
-from .position import FileState, JournalState, OffsetStore
+from .position import FileState, JournalState, OffsetStore, SourceState
 from .quarantine import CRASHES_BEFORE_QUARANTINE, Inflight, Quarantine, QuarantineStats
 from .records import Record
 from .sink import DeliveryAborted, Refused
@@ -84,6 +95,18 @@ class StopFlag:
         signal.signal(signal.SIGINT, self.handler)
 
 
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """A batch read and not yet committed: being written (``future``), or with nothing to write."""
+
+    source: Source
+    batch: Batch
+    future: Future[list[Refused]] | None = None
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+
 class Collector:
     def __init__(
         self,
@@ -111,6 +134,16 @@ class Collector:
         self.rows = 0
         self.batches = 0
         self._once = False
+        self._queues: dict[str, deque[_Flight]] = {}
+        """Per source key, its batches not yet committed, oldest first."""
+        self._writing: list[_Flight] = []
+        """Every batch being written (or written and waiting for an older batch of its source)."""
+        self._pool: ThreadPoolExecutor | None = None
+        self._turn = 0
+        self._orphans: list[_Flight] = []
+        """Batches still being written after an older batch of their source failed: waited for, never committed."""
+        self._aborted: DeliveryAborted | None = None
+        self._failure: BaseException | None = None
 
     def drain_deadline(self) -> float | None:
         at = self.stop.requested_at
@@ -141,13 +174,14 @@ class Collector:
                             self._add_file(path, spec.format, globbed=True)
                 else:
                     self._add_file(pattern, spec.format, globbed=False)
-        # A globbed file that is gone and fully read needs no reader any more.
+        # A globbed file that is gone and fully read (and committed) needs no reader any more.
         for key in list(self._globbed):
             src = self.sources[key]
-            if isinstance(src, FileTailer) and src.finished_and_gone():
+            if isinstance(src, FileTailer) and not self._queues.get(key) and src.finished_and_gone():
                 src.close()
                 del self.sources[key]
                 self._globbed.discard(key)
+                self.inflight.forget(key)
         j = self.cfg.journal
         if j.enabled and f"journal:{j.source}" not in self.sources:
             state = self.store.get(f"journal:{j.source}")
@@ -160,66 +194,160 @@ class Collector:
 
     # --- loop ------------------------------------------------------------------------------------------
 
+    def _room(self) -> bool:
+        """May another batch be read now? (Read batches wait in memory until committed: this bounds them.)"""
+        depth = 1 if self.inflight.serial_only() else self.cfg.batches_in_flight
+        return len(self._writing) < depth
+
     def step(self) -> bool:
-        """One pass over the sources; True if any of them moved."""
-        moved = False
-        for src in list(self.sources.values()):
-            if self.stop:
+        """One pass over the sources (each may hand out one batch, while there is room); True if anything
+        moved: a batch read, or one committed."""
+        moved = self._commit_done()
+        sources = list(self.sources.values())
+        for i in range(len(sources)):
+            if self.stop or self._failure is not None or not self._room():
                 break
+            src = sources[(self._turn + i) % len(sources)]
             batch = src.read_batch(self.inflight.limit(src.key))
             if batch is None:
                 continue
             moved = True
-            if batch.records:
-                self._deliver(batch)
-            self.store.quarantine = self.quarantine.stats.as_json() if self.quarantine.stats.count else None
-            self.store.commit(batch.key, batch.state)
-            src.ack(batch)
-            self.inflight.done(batch.key, len(batch.records))
-            self.rows += len(batch.records)
-            self.batches += 1
-        return moved
+            self._submit(src, batch)
+        self._turn += 1
+        return self._commit_done() or moved
 
-    def _deliver(self, batch: Batch) -> None:
-        """Write one batch; whatever cannot be written as it is ends in the quarantine, never in a loop."""
+    def _submit(self, src: Source, batch: Batch) -> None:
+        flight = _Flight(src, batch)
+        self._queues.setdefault(batch.key, deque()).append(flight)
+        if not batch.records:  # a state-only batch: committed in its turn, nothing to write
+            return
+        self._writing.append(flight)
+        self.inflight.note([(f.batch.key, f.batch.records[0].position, len(f.batch.records)) for f in self._writing])
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.cfg.batches_in_flight, thread_name_prefix="write")
+        flight.future = self._pool.submit(self._write, batch)
+
+    def _write(self, batch: Batch) -> list[Refused]:
+        """Write one batch (in a writer thread); whatever cannot be written as it is comes back as refused, to
+        be quarantined, never in a loop."""
         records = batch.records
         first = records[0].position
-        for rec in records:
-            if rec.quarantine is not None:  # a parser raised on it: it goes out as a parse_error row
-                self._quarantine(batch.key, rec, rec.quarantine)
         if self.inflight.is_poison(batch.key, first, len(records)):
             reason = f"the collector stopped {CRASHES_BEFORE_QUARANTINE} times while writing this record"
             self.sink.write_plain(records, reason)
-            refused = [Refused(rec, reason) for rec in records]
-        else:
-            self.inflight.begin(batch.key, first, len(records))
+            return [Refused(rec, reason) for rec in records]
+        try:
+            return self.sink.write(records)
+        except (AgentError, DeliveryAborted):
+            raise
+        except Exception:  # on purpose: a bug on some record: find it instead of dying on it forever
+            log.exception("writing a batch of %s failed unexpectedly; writing its records one at a time", batch.key)
+        refused: list[Refused] = []
+        for rec in records:
             try:
-                refused = self.sink.write(records)
+                refused += self.sink.write([rec])
             except (AgentError, DeliveryAborted):
                 raise
-            except Exception:  # on purpose: a bug on some record: find it instead of dying on it forever
-                log.exception("writing a batch of %s failed unexpectedly; writing its records one at a time",
-                              batch.key)
-                refused = []
-                for rec in records:
-                    try:
-                        refused += self.sink.write([rec])
-                    except (AgentError, DeliveryAborted):
-                        raise
-                    except Exception as exc:  # on purpose: this record is the one
-                        reason = f"writing it raised {type(exc).__name__}: {exc}"
-                        self.sink.write_plain([rec], reason)
-                        refused.append(Refused(rec, reason))
-        for r in refused:
-            self._quarantine(batch.key, r.record, r.reason)
+            except Exception as exc:  # on purpose: this record is the one
+                reason = f"writing it raised {type(exc).__name__}: {exc}"
+                self.sink.write_plain([rec], reason)
+                refused.append(Refused(rec, reason))
+        return refused
+
+    def _commit_done(self) -> bool:
+        """Commit, per source, every batch at the head of its queue that is acknowledged (one durable write for
+        all of them); True if any was. A batch that failed stops its source's commits (it and the batches
+        after it are read again at the next start)."""
+        states: dict[str, SourceState] = {}
+        done: list[_Flight] = []
+        for key, queue in self._queues.items():
+            while queue and queue[0].done():
+                flight = queue.popleft()
+                if flight.future is not None:
+                    self._writing.remove(flight)
+                    exc = flight.future.exception()
+                    if exc is not None:
+                        self._fail(key, queue, exc)
+                        break
+                    for rec in flight.batch.records:
+                        if rec.quarantine is not None:  # a parser raised on it: it went out as a parse_error row
+                            self._quarantine(key, rec, rec.quarantine)
+                    for r in flight.future.result():
+                        self._quarantine(key, r.record, r.reason)
+                states[key] = flight.batch.state
+                done.append(flight)
+        if not done:
+            return False
+        self.store.quarantine = self.quarantine.stats.as_json() if self.quarantine.stats.count else None
+        self.store.commit_many(states)
+        for flight in done:
+            flight.source.ack(flight.batch)
+            self.inflight.done(flight.batch.key, len(flight.batch.records))
+            self.rows += len(flight.batch.records)
+            self.batches += 1
+        return True
+
+    def _fail(self, key: str, queue: deque[_Flight], exc: BaseException) -> None:
+        """A batch of ``key`` was not delivered: nothing more of that source is committed in this run."""
+        for later in queue:
+            if later in self._writing:
+                self._writing.remove(later)
+                self._orphans.append(later)
+        queue.clear()
+        if isinstance(exc, DeliveryAborted):
+            self._aborted = self._aborted or exc
+            return
+        self._failure = self._failure or exc
+        self.stop.set()  # the other writers stop retrying at the drain deadline
 
     def _quarantine(self, key: str, rec: Record, reason: str) -> None:
         self.quarantine.add(source=key, position=rec.position, raw=rec.raw, reason=reason)
+
+    def _wait_for_writes(self, timeout: float) -> None:
+        futures = [f.future for f in self._writing if f.future is not None]
+        if futures:
+            wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 
     def _sleep(self, seconds: float) -> None:
         end = self._clock() + seconds
         while not self.stop and (left := end - self._clock()) > 0:
             time.sleep(min(left, 0.05))
+
+    def _idle(self) -> bool:
+        return not self._writing and not any(self._queues.values())
+
+    def _drain(self) -> None:
+        """Stopping: read nothing more; commit what the writers still get acknowledged (they retry until the
+        drain deadline), in order, until no write is left."""
+        while self._writing:
+            self._wait_for_writes(0.2)
+            self._commit_done()
+        self._commit_done()  # state-only batches behind the last writes
+        for flight in self._orphans:
+            if flight.future is not None:
+                wait([flight.future])
+        self._orphans.clear()
+
+    def _loop(self, once: bool) -> None:
+        next_scan = self._clock() + self.cfg.rescan_interval_s
+        next_report = self._clock() + 60.0
+        while not self.stop:
+            moved = self.step()
+            now = self._clock()
+            if now >= next_scan:
+                self.scan()
+                next_scan = now + self.cfg.rescan_interval_s
+            if now >= next_report:
+                log.info("shipped %d rows in %d batches", self.rows, self.batches)
+                next_report = now + 60.0
+            if moved:
+                continue
+            if self._writing:
+                self._wait_for_writes(self.cfg.poll_interval_s)
+            elif once and self._idle() and not any(src.busy() for src in self.sources.values()):
+                break
+            else:
+                self._sleep(self.cfg.poll_interval_s)
 
     def run(self, *, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until no source has anything left). Returns an exit code."""
@@ -230,36 +358,30 @@ class Collector:
         self.inflight.load()
         self.scan()
         sd_notify(f"READY=1\nSTATUS=following {len(self.sources)} sources")
-        log.info("collector started: %d sources, host %s", len(self.sources), self.cfg.host)
-        next_scan = self._clock() + self.cfg.rescan_interval_s
-        next_report = self._clock() + 60.0
+        log.info("collector started: %d sources, host %s, up to %d batches in flight", len(self.sources),
+                 self.cfg.host, self.cfg.batches_in_flight)
         try:
-            while not self.stop:
-                moved = self.step()
-                now = self._clock()
-                if now >= next_scan:
-                    self.scan()
-                    next_scan = now + self.cfg.rescan_interval_s
-                if now >= next_report:
-                    log.info("shipped %d rows in %d batches", self.rows, self.batches)
-                    next_report = now + 60.0
-                if not moved:
-                    if once and not any(src.busy() for src in self.sources.values()):
-                        break
-                    self._sleep(self.cfg.poll_interval_s)
+            self._loop(once)
+            self._drain()
+            if self._failure is not None:
+                raise self._failure
             if self.stop:
                 log.info("stopping on signal %s", self.stop.signal)
-            self.inflight.clear()
-        except DeliveryAborted as exc:
-            log.warning("%s", exc)
+            if self._aborted is not None:
+                log.warning("%s", self._aborted)
             self.inflight.clear()
         except AgentError:
             self.inflight.clear()  # a known failure (configuration, schema), not a record: nothing to suspect
             raise
         finally:
+            if self._writing or self._orphans:  # an unexpected error in this thread: let the writers give up
+                self.stop.set()
+                self._drain()
             sd_notify("STOPPING=1")
             for src in self.sources.values():
                 src.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self.sink.close()
         log.info("collector stopped: shipped %d rows in %d batches", self.rows, self.batches)
         return 0

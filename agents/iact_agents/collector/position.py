@@ -166,10 +166,14 @@ class OffsetStore:
     def commit(self, key: str, state: SourceState) -> None:
         """Record ``state`` for ``key`` (and the quarantine counters) durably: when this returns, a crash
         cannot lose it."""
-        if self._states.get(key) == state and self.quarantine == self._written_quarantine:
+        self.commit_many({key: state})
+
+    def commit_many(self, states: dict[str, SourceState]) -> None:
+        """Record several sources' states (and the quarantine counters) in one durable write."""
+        if all(self._states.get(k) == v for k, v in states.items()) and self.quarantine == self._written_quarantine:
             return
         new = dict(self._states)
-        new[key] = state
+        new.update(states)
         quarantine = None if self.quarantine is None else dict(self.quarantine)
         self._write(new, quarantine)
         self._states = new

@@ -14,12 +14,14 @@ died more than once (a crash in a C extension, the OOM killer). Each such record
 * counted in the state file (``positions.json``, key ``quarantine``), in the same atomic write that
   commits the position past it. The health agent reads that key (contract in health/checks.py).
 
-Crashes across restarts: before a batch is written, :class:`Inflight` notes which source and which first
-position are in flight (``inflight.json``, replaced atomically, no fsync: it must survive the process, not
-the machine). A clean exit removes it. At start, a note left behind means the previous run died with that
-batch in flight; its attempt count goes up. The second time the same batch is found in flight, the source
-is read one record at a time for the length of that batch ("careful mode", itself noted so that it
-survives further crashes); a single record found in flight twice is quarantined unread by the sink.
+Crashes across restarts: before batches are written, :class:`Inflight` notes every batch in flight (its
+source, first position and size) in ``inflight.json`` (replaced atomically, no fsync: it must survive the
+process, not the machine). A clean exit removes it. At start, a note left behind means the previous run
+died with those batches in flight; their attempt counts go up, and until every one of them is committed past
+the collector keeps only one batch in flight, so each later note names a single batch. The second time the
+same batch is found in flight, its source is read one record at a time for the length of that batch
+("careful mode", itself noted so that it survives further crashes, and also one batch in flight at a time);
+a single record found in flight twice is quarantined unread by the sink.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,42 +117,72 @@ class Quarantine:
             log.error("%s: cannot write the quarantined record: %s", self.path, exc.strerror)
 
 
+def _counts(raw: Any) -> dict[str, int]:
+    """A ``{source key: positive count}`` map from any JSON value (others dropped)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and type(v) is int and v > 0}
+
+
 @dataclass(slots=True)
-class Note:
-    """The batch in flight: its source, first row key, number of records, and crash bookkeeping."""
+class Flying:
+    """One batch in flight: its source, first row key, number of records, and how often the process died
+    while it was in flight."""
 
     key: str
     first: str
     count: int
     attempts: int = 0
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Flying | None:
+        if not isinstance(raw, dict):
+            return None
+        key, first, count, attempts = (raw.get(k) for k in ("key", "first", "count", "attempts"))
+        if not (isinstance(key, str) and isinstance(first, str) and type(count) is int and type(attempts) is int
+                and count >= 0 and attempts >= 0):
+            return None
+        return cls(key, first, count, attempts)
+
+
+@dataclass(slots=True)
+class Note:
+    """What ``inflight.json`` holds: every batch in flight, and the crash bookkeeping that outlives them."""
+
+    batches: list[Flying] = field(default_factory=list)
     careful: dict[str, int] = field(default_factory=dict)
     """Every source still read one record at a time, and for how many more records."""
+    serial: dict[str, int] = field(default_factory=dict)
+    """Every source whose batches in flight at an unexpected exit are not yet committed past, and how many
+    records that still is: until then only one batch is in flight at a time."""
 
     @classmethod
     def from_json(cls, raw: Any) -> Note | None:
-        if not isinstance(raw, dict):
+        """A note, also one written by a collector that kept a single batch in flight (``key``, ``first``,
+        ``count``, ``attempts`` at the top level); None for anything else."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("careful"), dict):
             return None
-        try:
-            note = cls(**{k: raw[k] for k in ("key", "first", "count", "attempts", "careful")})
-        except (KeyError, TypeError):
+        if "batches" in raw:
+            items = raw["batches"] if isinstance(raw["batches"], list) else None
+            batches = [Flying.from_json(b) for b in items] if items is not None else [None]
+        else:
+            batches = [Flying.from_json(raw)]
+        if any(b is None for b in batches):
             return None
-        ok = isinstance(note.key, str) and isinstance(note.first, str) and all(
-            isinstance(v, int) and v >= 0 for v in (note.count, note.attempts)) and isinstance(note.careful, dict)
-        if not ok:
-            return None
-        note.careful = {k: v for k, v in note.careful.items() if isinstance(k, str) and isinstance(v, int) and v > 0}
-        return note
+        return cls([b for b in batches if b is not None], _counts(raw["careful"]), _counts(raw.get("serial")))
 
 
 @dataclass(slots=True)
 class Inflight:
-    """Notes which batch is in flight, so that a record that kills the process is found and skipped."""
+    """Notes which batches are in flight, so that a record that kills the process is found and skipped."""
 
     state_dir: Path
     previous: Note | None = None
-    """The note a previous run left behind (it died with that batch in flight), attempts counted."""
+    """The note a previous run left behind (it died with those batches in flight), attempts counted."""
     careful: dict[str, int] = field(default_factory=dict)
     """Source key -> records still to read one at a time."""
+    serial: dict[str, int] = field(default_factory=dict)
+    """Source key -> records still to commit with only one batch in flight (after an unexpected exit)."""
 
     @property
     def path(self) -> Path:
@@ -167,37 +200,60 @@ class Inflight:
         note = Note.from_json(raw)
         if note is None:
             return
-        note.attempts += 1
         self.previous = note
         self.careful = dict(note.careful)
-        if note.count == 1 and note.attempts >= CRASHES_BEFORE_QUARANTINE:
-            log.warning("the collector stopped %d times while writing the record of %s at %s: it will be "
-                        "quarantined", note.attempts, note.key, note.first)
-            self.careful[note.key] = max(1, self.careful.get(note.key, 0))
-        elif note.attempts >= CRASHES_BEFORE_CAREFUL:
-            log.warning("the collector stopped %d times with the batch of %s from %s in flight: reading the "
-                        "next %d records of that source one at a time", note.attempts, note.key, note.first,
-                        note.count)
-            self.careful[note.key] = max(note.count, self.careful.get(note.key, 0))
-        else:
-            log.warning("the previous run stopped with the batch of %s from %s in flight; reading it again",
-                        note.key, note.first)
-        note.careful = dict(self.careful)
+        self.serial = dict(note.serial)
+        noted: dict[str, int] = {}
+        for b in note.batches:
+            noted[b.key] = noted.get(b.key, 0) + b.count
+        for key, count in noted.items():
+            self.serial[key] = max(self.serial.get(key, 0), count)
+        for b in note.batches:
+            b.attempts += 1
+            if b.count == 1 and b.attempts >= CRASHES_BEFORE_QUARANTINE:
+                log.warning("the collector stopped %d times while writing the record of %s at %s: it will be "
+                            "quarantined", b.attempts, b.key, b.first)
+                self.careful[b.key] = max(1, self.careful.get(b.key, 0))
+            elif b.attempts >= CRASHES_BEFORE_CAREFUL:
+                log.warning("the collector stopped %d times with the batch of %s from %s in flight: reading the "
+                            "next %d records of that source one at a time", b.attempts, b.key, b.first, b.count)
+                self.careful[b.key] = max(b.count, self.careful.get(b.key, 0))
+            else:
+                log.warning("the previous run stopped with the batch of %s from %s in flight; reading it again",
+                            b.key, b.first)
+        if note.batches:
+            log.warning("one batch in flight at a time until the %d batches in flight at that exit are committed",
+                        len(note.batches))
+        note.careful, note.serial = dict(self.careful), dict(self.serial)
         self._write(note)
 
     def limit(self, key: str) -> int | None:
         """1 while ``key`` is read one record at a time, else None (the configured batch size)."""
         return 1 if self.careful.get(key) else None
 
+    def serial_only(self) -> bool:
+        """Only one batch may be in flight: a source is read carefully, or the batches in flight at an
+        unexpected exit are not all committed past yet (so that the careful-mode logic sees one at a time)."""
+        return bool(self.careful or self.serial)
+
+    def _attempts(self, key: str, first: str) -> int:
+        p = self.previous
+        return max((b.attempts for b in p.batches if b.key == key and b.first == first), default=0) if p else 0
+
     def is_poison(self, key: str, first: str, count: int) -> bool:
         p = self.previous
-        return (p is not None and count == 1 and p.count == 1 and p.key == key and p.first == first
-                and p.attempts >= CRASHES_BEFORE_QUARANTINE)
+        return p is not None and count == 1 and any(
+            b.count == 1 and b.key == key and b.first == first and b.attempts >= CRASHES_BEFORE_QUARANTINE
+            for b in p.batches)
+
+    def note(self, batches: Sequence[tuple[str, str, int]]) -> None:
+        """Before writing: ``batches`` ((source key, first row key, records)) are every batch in flight now."""
+        flying = [Flying(key, first, count, self._attempts(key, first)) for key, first, count in batches]
+        self._write(Note(flying, dict(self.careful), dict(self.serial)))
 
     def begin(self, key: str, first: str, count: int) -> None:
-        p = self.previous
-        attempts = p.attempts if p is not None and p.key == key and p.first == first else 0
-        self._write(Note(key, first, count, attempts, dict(self.careful)))
+        """Before writing the only batch in flight."""
+        self.note([(key, first, count)])
 
     def done(self, key: str, count: int) -> None:
         """After a commit: ``count`` records of ``key`` are behind us."""
@@ -209,6 +265,18 @@ class Inflight:
             else:
                 del self.careful[key]
                 log.info("%s: reading whole batches again", key)
+        left = self.serial.get(key)
+        if left:
+            left -= count
+            if left > 0:
+                self.serial[key] = left
+            else:
+                self.forget(key)
+
+    def forget(self, key: str) -> None:
+        """``key`` has nothing left of what was in flight at the exit (committed past, or the source is gone)."""
+        if self.serial.pop(key, None) is not None and not self.serial:
+            log.info("the batches in flight at the previous exit are committed; several batches in flight again")
 
     def clear(self) -> None:
         """A clean exit: nothing was in flight when the process ended."""
@@ -221,4 +289,4 @@ class Inflight:
             tmp.write_text(json.dumps(asdict(note)), encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:
-            log.warning("%s: cannot note the batch in flight: %s", self.path, exc.strerror)
+            log.warning("%s: cannot note the batches in flight: %s", self.path, exc.strerror)

@@ -84,10 +84,21 @@ class Record:
         return self.ts.astimezone(UTC).date()
 
 
+def quarantined(parser: str, line: str, exc: Exception, *, source: str, position: str | None,
+                fallback_ts: datetime) -> Record:
+    """The record of a line whose parser raised: kept as a ``parse_error`` row with its raw text, and marked
+    for the quarantine (the daemon counts it and keeps it in the local quarantine file)."""
+    text = clean_text(line)
+    return Record(source=source, position=position or journal_position_for_unparsed(text), ts=fallback_ts,
+                  message=text, raw=text, parse_error=True,
+                  quarantine=f"parser {parser} raised {type(exc).__name__}: {exc}"[:1000])
+
+
 def guarded(parse: Callable[..., Record]) -> Callable[..., Record]:
     """``parse`` that cannot raise: a parser bug turns the line into a quarantined ``parse_error`` record
     (raw text kept) instead of stopping its source. The parsers are total; this is the last line of defence,
-    and what it catches is counted and kept in the local quarantine file by the daemon."""
+    and what it catches is counted and kept in the local quarantine file by the daemon. (The file reader
+    guards its parser inline, in the same way, to save a call per line.)"""
 
     @functools.wraps(parse)
     def safe(line: str, *, source: str, position: str | None = None, fallback_ts: datetime,
@@ -97,10 +108,7 @@ def guarded(parse: Callable[..., Record]) -> Callable[..., Record]:
                 return parse(line, source=source, fallback_ts=fallback_ts, **kwargs)
             return parse(line, source=source, position=position, fallback_ts=fallback_ts, **kwargs)
         except Exception as exc:  # on purpose: whatever the bug, the line is kept and the source goes on
-            text = clean_text(line)
-            return Record(source=source, position=position or journal_position_for_unparsed(text), ts=fallback_ts,
-                          message=text, raw=text, parse_error=True,
-                          quarantine=f"parser {parse.__name__} raised {type(exc).__name__}: {exc}"[:1000])
+            return quarantined(parse.__name__, line, exc, source=source, position=position, fallback_ts=fallback_ts)
 
     return safe
 
@@ -124,25 +132,39 @@ def _int_or_none(text: Any) -> int | None:
 
 # --- syslog ---------------------------------------------------------------------------------------
 
+# Traditional (RFC 3164 / rsyslog's file formats) in one match: priority, timestamp, host, then the tag
+# (``prog[pid]: ``) when there is one, and the message. Digits and the host are ASCII classes; the tag's
+# ``\s`` is any Unicode space.
 _TRADITIONAL = re.compile(
-    r"(?:<(?P<pri>\d{1,3})>)?"
-    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?)"
-    r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)))"
-    r" (?P<host>\S+) ?(?P<rest>.*)",
-    re.DOTALL | re.ASCII,
+    r"(?:<(?P<pri>[0-9]{1,3})>)?"
+    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ 0-9][0-9]) (?P<hms>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?)"
+    r"|(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})))"
+    r" (?P<host>[^ \t\n\r\f\v]+) ?"
+    r"(?:(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?)?(?P<msg>.*)",
+    re.DOTALL,
 )
-_TAG = re.compile(r"(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?(?P<msg>.*)", re.DOTALL)
 _RFC5424 = re.compile(
     r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<rest>.*)",
     re.DOTALL | re.ASCII,
 )
+_SD_ID = re.compile(r"[^ \]]*")
 _SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
+
+
+# The shape almost every sender uses, which datetime.fromisoformat reads as it is (Python 3.11+); anything
+# else goes through the normalisation below first.
+_RFC3339_PLAIN = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:?\d\d)", re.ASCII)
 
 
 def parse_rfc3339(text: str) -> datetime | None:
     """An RFC 3339 / ISO 8601 instant with an offset (``Z``, ``+00:00`` or ``+0000``), as UTC; else None.
 
     None too for an instant outside the storable range (``storable.TS_MIN`` .. ``TS_MAX``)."""
+    if _RFC3339_PLAIN.fullmatch(text):
+        try:
+            return utc_in_range(datetime.fromisoformat(text))
+        except ValueError:  # month 13, hour 25 ...
+            return None
     if not text or text == "-" or not text.isascii():
         return None
     value = text.replace(" ", "T", 1)
@@ -179,14 +201,27 @@ def _bsd_time(mon: str, day: str, hms: str, now: datetime, zone: tzinfo) -> date
     return utc_in_range(ts)
 
 
-def _split_tag(rest: str) -> tuple[str | None, int | None, str, dict[str, str]]:
-    m = _TAG.match(rest)
-    if m is None:
-        return None, None, rest, {}
-    pid_text = m.group("pid")
-    pid = _int_or_none(pid_text)
-    extra = {"procid": pid_text} if pid_text is not None and pid is None else {}
-    return m.group("prog"), pid, m.group("msg"), extra
+class _BsdTimes:
+    """:func:`_bsd_time` remembered per timestamp text for one ``(now, zone)``: the lines of a busy log share
+    their second, and the file reader passes one ``now`` per batch. Bounded; used by the main thread only."""
+
+    def __init__(self) -> None:
+        self.key: tuple[datetime, tzinfo] | None = None
+        self.known: dict[str, datetime | None] = {}
+
+    def get(self, text: str, now: datetime, zone: tzinfo) -> datetime | None:
+        """``text``: the timestamp as _TRADITIONAL's ``bsd`` group matched it (``Nov 27 18:33:23[.123]``)."""
+        if self.key != (now, zone) or len(self.known) >= 4096:
+            self.key = (now, zone)
+            self.known = {}
+        try:
+            return self.known[text]
+        except KeyError:
+            ts = self.known[text] = _bsd_time(text[:3], text[4:6].strip(), text[7:15], now, zone)
+            return ts
+
+
+_bsd_times = _BsdTimes()
 
 
 def _parse_sd(rest: str) -> tuple[dict[str, str], str] | None:
@@ -196,9 +231,7 @@ def _parse_sd(rest: str) -> tuple[dict[str, str], str] | None:
     fields: dict[str, str] = {}
     pos = 0
     while pos < len(rest) and rest[pos] == "[":
-        end_id = pos + 1
-        while end_id < len(rest) and rest[end_id] not in ' ]':
-            end_id += 1
+        end_id = _SD_ID.match(rest, pos + 1).end()  # type: ignore[union-attr] # (it matches the empty string)
         sd_id = rest[pos + 1 : end_id]
         pos = end_id
         while True:
@@ -249,20 +282,19 @@ def parse_syslog(
             )
     m = _TRADITIONAL.match(text)
     if m is not None:
-        if m.group("bsd") is not None:
-            ts = _bsd_time(m.group("mon"), m.group("day").strip(), m.group("hms"), now, zone)
-        else:
-            ts = parse_rfc3339(m.group("iso"))
-        pri_text = m.group("pri")
+        pri_text, bsd, _, _, _, iso, host, program, pid_text, msg = m.groups()
+        ts = _bsd_times.get(bsd, now, zone) if bsd is not None else parse_rfc3339(iso)
         tpri = int(pri_text) if pri_text is not None else None
         if ts is not None and (tpri is None or tpri < 192):
             facility, severity, extra = _pri(tpri) if tpri is not None else (None, None, {})
-            program, pid, msg, tag_extra = _split_tag(m.group("rest"))
-            extra.update(tag_extra)
-            return Record(
-                source=source, position=position, ts=ts, message=msg, raw=line, facility=facility,
-                severity=severity, program=program, pid=pid, hostname=m.group("host"), fields=extra,
-            )
+            pid = None
+            if pid_text is not None:
+                pid = int(pid_text) if pid_text.isdigit() and pid_text.isascii() and len(pid_text) <= 10 else None
+                if pid is None or pid > 2**31 - 1:  # (as _int_or_none, inline: every line has one)
+                    pid = None
+                    extra["procid"] = pid_text
+            # (positional: this runs for every line; the order is Record's field order)
+            return Record(source, position, ts, msg, line, False, facility, severity, program, pid, host, extra)
     return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
 
 
@@ -270,7 +302,11 @@ def parse_syslog(
 
 def _text(value: Any) -> str:
     """A JSON value as storable text: strings as they are, anything else as compact JSON."""
-    return clean_text(value if isinstance(value, str) else dumps_compact(value))
+    if type(value) is str:
+        return clean_text(value)
+    if type(value) is int:  # (not bool) what json.dumps writes for it
+        return str(value)
+    return clean_text(dumps_compact(value))
 
 
 def _json_ts(value: Any) -> datetime | None:
@@ -292,6 +328,10 @@ def _str_or_none(value: Any) -> str | None:
     return clean_text(value) if isinstance(value, str) else None
 
 
+_JSON_KNOWN = frozenset(("ts", "timestamp", "time", "level", "levelname", "message", "msg", "logger", "name", "pid",
+                         "host", "hostname"))
+
+
 def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
     """Parse one JSON application log line: ``ts``, ``level``, ``message``/``msg``, ``logger``, extras."""
     line = clean_text(line)
@@ -307,9 +347,7 @@ def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datet
     logger = obj.get("logger", obj.get("name"))
     pid = obj.get("pid")
     host = obj.get("host", obj.get("hostname"))
-    known = {"ts", "timestamp", "time", "level", "levelname", "message", "msg", "logger", "name", "pid",
-             "host", "hostname"}
-    fields = {clean_text(k): _text(v) for k, v in obj.items() if k not in known}
+    fields = {clean_text(k): _text(v) for k, v in obj.items() if k not in _JSON_KNOWN}
     return Record(
         source=source,
         position=position,

@@ -1,24 +1,27 @@
-"""Cassandra writer: prepared inserts, token-aware routing, bounded concurrency, retries with back-off.
+"""Cassandra writer: prepared upserts, single-partition batches, token-aware routing, retries with back-off.
 
-The table belongs to ``roles/cassandra`` (``__cassandra_log_columns`` in its ``vars/main.yml``): partition
-key ``(host, source, day)``, clustering ``(ts DESC, position ASC)``. ``COLUMNS`` below is the one place that
-names the columns. Rows are written with a prepared ``UPDATE ... SET ..., fields = fields + ?`` (an upsert
-like INSERT, but appending to the map writes no collection tombstone, which an INSERT of a non-frozen map
-would); rows of one partition may go together in an unlogged batch, never rows of different partitions.
+What a row is and how its values are serialized lives in ``rows.py``. Rows of one partition go together in an
+unlogged batch (one mutation on one replica set; Cassandra applies no batch size threshold to a batch of a
+single partition), never rows of different partitions.
 
 :meth:`CassandraSink.write` returns only when every row of the batch is acknowledged at the configured
 consistency. A row that Cassandra or the driver refuses while a plain row is accepted (a value that cannot be
 serialized, a request Cassandra calls invalid) is a poison record: it is written as a plain ``parse_error``
 row instead and returned to the caller, which quarantines it (collector/quarantine.py); it never blocks
-the batch. While the cluster is unreachable it retries with exponential back-off (the caller's reader
-is paused meanwhile, so memory stays bounded at one batch); it gives up only when told to stop and the
-drain deadline has passed, raising :class:`DeliveryAborted` (nothing is lost: the batch was not
+the batch. While the cluster is unreachable it retries with exponential back-off (the caller reads nothing
+more meanwhile, so memory stays bounded by the batches in flight); it gives up only when told to stop and
+the drain deadline has passed, raising :class:`DeliveryAborted` (nothing is lost: the batch was not
 committed and is read again at the next start).
+
+Several threads may call :meth:`write` at once (the daemon keeps a few batches in flight): they share one
+driver session, opened by the first writer that needs it, and a session that lost every host is replaced
+once no writer uses it any more.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,102 +41,38 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.concurrent import execute_concurrent
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
-from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
+from cassandra.query import BatchStatement, BatchType
 
 from ..errors import AgentError, ConfigError, ServiceUnavailable
-from ..storable import clean_text, utc_in_range
 from .config import CassandraSettings
 from .records import Record
+from .rows import (
+    BIND_ORDER,
+    COLUMNS,
+    PLAIN_TEXT_MAX,
+    EncodedRow,
+    RowEncoder,
+    bound,
+    encoded_from_bound,
+    in_bind_order,
+    plain_row,
+    routing_key,
+    row_values,
+    write_cql,
+)
+
+__all__ = [
+    "BIND_ORDER", "COLUMNS", "PLAIN_TEXT_MAX", "RETRYABLE", "CassandraSink", "DeliveryAborted", "Refused",
+    "bound", "plain_row", "row_values", "write_cql",
+]
 
 log = logging.getLogger(__name__)
-
-# Column names of the log table, in insert order: change here only (and in row_values) to follow a rename.
-COLUMNS: tuple[str, ...] = (
-    "host", "source", "day", "ts", "position", "facility", "severity", "program", "pid", "message", "raw",
-    "parse_error", "fields", "ingested_at",
-)
-
-PARTITION_KEY: tuple[str, ...] = ("host", "source", "day")
-PRIMARY_KEY: tuple[str, ...] = (*PARTITION_KEY, "ts", "position")
-APPENDED: tuple[str, ...] = ("fields",)  # collections: appended to, so that no tombstone is written
-PARTITION_INDEXES: tuple[int, ...] = tuple(COLUMNS.index(c) for c in PARTITION_KEY)
-# Positions (in COLUMNS order) of the bound values of write_cql(): the SET values, then the WHERE values.
-BIND_ORDER: tuple[int, ...] = (
-    *(i for i, c in enumerate(COLUMNS) if c not in PRIMARY_KEY), *(COLUMNS.index(c) for c in PRIMARY_KEY)
-)
-
-
-def _row_size(row: tuple[Any, ...]) -> int:
-    """Rough serialized size of a row, to keep partition batches under Cassandra's batch size warning."""
-    size = 64
-    for v in row:
-        if isinstance(v, str):
-            size += len(v)
-        elif isinstance(v, dict):
-            size += sum(len(k) + len(x) + 8 for k, x in v.items())
-        else:
-            size += 8
-    return size
 
 
 class DeliveryAborted(AgentError):
     """Stopping before Cassandra acknowledged the batch in flight (it will be re-read, not lost)."""
 
     exit_code = 0
-
-
-def write_cql(keyspace: str, table: str) -> str:
-    """The prepared upsert of one row; its bound values are ``row_values()`` taken in ``BIND_ORDER``."""
-    sets = ", ".join(f"{c} = {c} + ?" if c in APPENDED else f"{c} = ?" for c in COLUMNS if c not in PRIMARY_KEY)
-    where = " AND ".join(f"{c} = ?" for c in PRIMARY_KEY)
-    # keyspace and table are checked CQL identifiers (config.py); values are bound, never formatted in.
-    return f"UPDATE {keyspace}.{table} SET {sets} WHERE {where}"  # noqa: S608
-
-
-def row_values(host: str, rec: Record, *, store_raw: bool, ingested_at: datetime) -> tuple[Any, ...]:
-    """The values of one row, in ``COLUMNS`` order."""
-    fields = rec.fields
-    if rec.hostname is not None and rec.hostname != host:
-        fields = {**fields, "hostname": rec.hostname}
-    if rec.quarantine is not None:
-        fields = {**fields, "quarantine": rec.quarantine}
-    return (
-        host, rec.source, rec.day, rec.ts, rec.position, rec.facility, rec.severity, rec.program, rec.pid,
-        rec.message, rec.raw if store_raw or rec.parse_error else None, rec.parse_error, fields or None,
-        ingested_at,
-    )
-
-
-def _bound(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Values as the driver gets them: unset (not null: nulls would write tombstones) for missing values,
-    and text that encodes as UTF-8 (the parsers already give such text; this is the last line of defence)."""
-    out: list[Any] = []
-    for v in values:
-        if v is None:
-            out.append(UNSET_VALUE)
-        elif isinstance(v, str):
-            out.append(clean_text(v))
-        elif isinstance(v, dict):
-            out.append({clean_text(str(k)): clean_text(str(x)) for k, x in v.items()})
-        else:
-            out.append(v)
-    return tuple(out)
-
-
-PLAIN_TEXT_MAX = 64 << 10
-
-
-def plain_row(host: str, rec: Record, reason: str, ingested_at: datetime) -> tuple[Any, ...]:
-    """The row of a poison record: same row key, ASCII-escaped raw text, ``parse_error``, the reason in
-    ``fields['quarantine']``, nothing else. Any Cassandra that accepts rows accepts this one."""
-    ts = utc_in_range(rec.ts) if isinstance(rec.ts, datetime) else None
-    ts = ts if ts is not None else ingested_at
-    text = ascii(rec.raw)[1:-1][:PLAIN_TEXT_MAX]
-    values = (
-        host, rec.source, ts.date(), ts, rec.position, None, None, None, None, text, text, True,
-        {"quarantine": ascii(reason)[1:-1][:1000]}, ingested_at,
-    )
-    return _bound(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +83,29 @@ class Refused:
     reason: str
 
 
-Pending = tuple[Record, tuple[Any, ...]]
-
-
 # Failures that waiting can cure: the cluster (or enough replicas) is not reachable or not able right now.
 RETRYABLE: tuple[type[BaseException], ...] = (
     NoHostAvailable, OperationTimedOut, RequestExecutionException, OverloadedErrorMessage,
     IsBootstrappingErrorMessage, ConnectionError, OSError,
 )
+# What a failed request of a batch may answer and still be written again later: the above, and a refused
+# permission once this process has written with it (a node restarting; _fatal raises it before, otherwise).
+RETRY_LATER: tuple[type[BaseException], ...] = (*RETRYABLE, Unauthorized)
+
+
+class _Connection:
+    """A driver session with the prepared upsert and its encoder, shared by the writers that hold it."""
+
+    __slots__ = ("cluster", "discarded", "encoder", "insert", "routing", "session", "users")
+
+    def __init__(self, cluster: Any, session: Any, insert: Any, encoder: RowEncoder | None) -> None:
+        self.cluster = cluster
+        self.session = session
+        self.insert = insert
+        self.encoder = encoder
+        self.routing: tuple[int, ...] = tuple(insert.routing_key_indexes or ())
+        self.users = 0
+        self.discarded = False
 
 
 class CassandraSink:
@@ -177,17 +131,19 @@ class CassandraSink:
         self.drain_deadline = drain_deadline
         self._clock = clock
         self._sleep = sleep
-        self._cluster: Any = None
-        self._session: Any = None
-        self._insert: Any = None
+        self._lock = threading.Lock()
+        self._conn: _Connection | None = None
         self.rows_written = 0
         self.retries = 0
         self.refused = 0
         self.last_error: str | None = None
+        self._proven = False
+        """This process has connected with its credentials once: a later refusal of them is the cluster
+        restarting (its roles not readable yet), waited for, not a configuration error."""
 
     # --- connection ----------------------------------------------------------------------------------
 
-    def _connect(self) -> None:
+    def _connect(self) -> _Connection:
         s = self.settings
         password = s.password()
         auth = PlainTextAuthProvider(s.username, password.get_secret_value()) if password is not None else None
@@ -208,15 +164,50 @@ class CassandraSink:
         except Exception:
             cluster.shutdown()
             raise
-        self._cluster, self._session, self._insert = cluster, session, insert
+        encoder = RowEncoder.for_statement(insert, self.host, store_raw=self.store_raw)
+        if encoder is None:
+            log.warning("%s.%s does not have the column types this collector serializes itself; binding every "
+                        "row with the driver (slower)", s.keyspace, s.table)
         log.info("connected to Cassandra (local DC %s), writing %s.%s at %s", s.local_dc, s.keyspace, s.table,
                  s.consistency)
+        self._proven = True
+        return _Connection(cluster, session, insert, encoder)
+
+    def _acquire(self) -> _Connection:
+        """The shared connection (opened now if there is none; other writers wait for it meanwhile)."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.users += 1
+            return conn
+
+    def _release(self, conn: _Connection) -> None:
+        with self._lock:
+            conn.users -= 1
+            if conn.discarded and conn.users == 0:
+                conn.cluster.shutdown()
+
+    def _discard(self, conn: _Connection) -> None:
+        """No host left in the pool: the next writer connects afresh instead of waiting for the driver."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+                conn.discarded = True
 
     def _fatal(self, exc: BaseException) -> AgentError | None:
-        """Errors neither retrying nor skipping a record can fix: bad credentials, missing permission."""
-        if isinstance(exc, NoHostAvailable) and exc.errors and all(
+        """Errors neither retrying nor skipping a record can fix: bad credentials, missing permission. Once this
+        process has connected and written, the same refusals are a cluster coming back (a node answers before
+        it can read its roles and permissions): they are retried, with a warning, instead of stopping the
+        collector (under systemd it would crash-loop into ``failed`` after every full-cluster restart)."""
+        auth = isinstance(exc, NoHostAvailable) and exc.errors and all(
             isinstance(e, AuthenticationFailed) or "AuthenticationFailed" in repr(e) for e in exc.errors.values()
-        ):
+        )
+        if (auth or isinstance(exc, Unauthorized)) and self._proven:
+            log.warning("Cassandra refuses the credentials or permissions it accepted before (%s): a node still "
+                        "starting? retrying", type(exc).__name__)
+            return None
+        if auth:
             return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
                                "(check it and cassandra.password_file)")
         if isinstance(exc, Unauthorized):
@@ -225,111 +216,144 @@ class CassandraSink:
         return None
 
     def close(self) -> None:
-        if self._cluster is not None:
-            self._cluster.shutdown()
-        self._cluster = self._session = self._insert = None
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.discarded = True
+                if conn.users == 0:
+                    conn.cluster.shutdown()
+
+    # --- rows and statements -------------------------------------------------------------------------
+
+    def _reference(self, conn: _Connection, row: tuple[Any, ...]) -> Any:
+        """A row bound by the driver itself (raises for a value it cannot serialize)."""
+        return conn.insert.bind(in_bind_order(row))
+
+    def _encode(self, conn: _Connection, records: Sequence[Record], now: datetime,
+                plain_reason: str | None) -> tuple[list[EncodedRow], list[Record]]:
+        """Serialized rows, and the records that could not be serialized (found out one by one later)."""
+        rows: list[EncodedRow] = []
+        suspect: list[Record] = []
+        encoder = conn.encoder
+        if plain_reason is None and encoder is not None:
+            stamp = encoder.stamp(now)
+            encode = encoder.encode
+            for rec in records:
+                try:
+                    rows.append(encode(rec, stamp))
+                except Exception:  # on purpose: a value that does not fit its column; bound by the driver below
+                    suspect.append(rec)
+            return rows, suspect
+        for rec in records:
+            try:
+                row = plain_row(self.host, rec, plain_reason, now) if plain_reason is not None else bound(
+                    row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now))
+                rows.append(encoded_from_bound(rec, self._reference(conn, row).values, conn.routing))
+            except Exception:  # on purpose: as above
+                suspect.append(rec)
+        return rows, suspect
+
+    def _chunks(self, rows: Sequence[EncodedRow]) -> list[list[EncodedRow]]:
+        """Rows grouped by partition, in chunks of partition_batch_rows rows and partition_batch_bytes at most."""
+        max_rows, max_bytes = self.settings.partition_batch_rows, self.settings.partition_batch_bytes
+        open_chunks: dict[tuple[bytes, ...], tuple[list[EncodedRow], list[int]]] = {}
+        out: list[list[EncodedRow]] = []
+        for row in rows:
+            entry = open_chunks.get(row.key)
+            if entry is None or len(entry[0]) >= max_rows or entry[1][0] + row.size > max_bytes:
+                entry = ([], [0])
+                open_chunks[row.key] = entry
+                out.append(entry[0])
+            entry[0].append(row)
+            entry[1][0] += row.size
+        return out
+
+    @staticmethod
+    def _statement(conn: _Connection, chunk: Sequence[EncodedRow]) -> BatchStatement:
+        """An unlogged batch of one partition's rows, routed to that partition's replicas."""
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.keyspace = conn.insert.keyspace
+        batch.routing_key = routing_key(chunk[0].key)
+        query_id = conn.insert.query_id
+        add = batch._add_statement_and_params  # what BatchStatement.add() does with a bound statement
+        for row in chunk:
+            add(True, query_id, row.values)
+        return batch
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def _chunks(self, rows: Sequence[Pending]) -> list[list[Pending]]:
-        """Rows grouped by partition, in chunks of partition_batch_rows rows and partition_batch_bytes at most."""
-        max_rows, max_bytes = self.settings.partition_batch_rows, self.settings.partition_batch_bytes
-        open_chunks: dict[tuple[Any, ...], tuple[list[Pending], list[int]]] = {}
-        out: list[list[Pending]] = []
-        for item in rows:
-            row = item[1]
-            key = tuple(row[i] for i in PARTITION_INDEXES)
-            size = _row_size(row)
-            entry = open_chunks.get(key)
-            if entry is None or len(entry[0]) >= max_rows or entry[1][0] + size > max_bytes:
-                entry = ([], [0])
-                open_chunks[key] = entry
-                out.append(entry[0])
-            entry[0].append(item)
-            entry[1][0] += size
-        return out
-
-    def _bind(self, row: tuple[Any, ...]) -> Any:
-        return self._insert.bind(tuple(row[i] for i in BIND_ORDER))
-
-    def _statement(self, chunk: Sequence[Pending]) -> Any:
-        """One bound statement, or an unlogged batch of one partition's rows (binding serializes the values,
-        so a value the driver cannot serialize raises here)."""
-        if len(chunk) == 1:
-            return self._bind(chunk[0][1])
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for _, row in chunk:
-            batch.add(self._bind(row))
-        return batch
-
-    def _execute(self, rows: Sequence[Pending], refused: list[Refused], now: datetime) -> list[Pending]:
-        """Insert all rows; return the ones to try again (empty when all are acknowledged).
-
-        Rows of one partition go together in an unlogged batch (one mutation on one replica set: atomic and
-        cheap); rows of different partitions are never batched together. A chunk that fails for a reason
-        other than the cluster's availability is taken apart row by row (:meth:`_isolate`).
-        """
-        statements: list[tuple[Any, Any]] = []
-        sent: list[list[Pending]] = []
-        suspect: list[list[Pending]] = []
-        for chunk in self._chunks(rows):
-            try:
-                statements.append((self._statement(chunk), None))
-                sent.append(chunk)
-            except Exception:  # on purpose: a value the driver cannot serialize: found row by row below
-                suspect.append(chunk)
+    def _execute(self, conn: _Connection, records: Sequence[Record], refused: list[Refused], now: datetime,
+                 plain_reason: str | None) -> list[Record]:
+        """Write all records; return the ones to try again (empty when all are acknowledged). A chunk that fails
+        for a reason other than the cluster's availability is taken apart row by row (:meth:`_isolate`)."""
+        rows, suspect = self._encode(conn, records, now, plain_reason)
+        chunks = self._chunks(rows)
+        statements = [(self._statement(conn, chunk), None) for chunk in chunks]
         results = execute_concurrent(
-            self._session, statements, concurrency=self.settings.concurrency, raise_on_first_error=False
+            conn.session, statements, concurrency=self.settings.concurrency, raise_on_first_error=False
         ) if statements else []
-        failed: list[Pending] = []
+        failed: list[Record] = []
         first_error: BaseException | None = None
-        for chunk, (ok, result) in zip(sent, results, strict=True):
+        for chunk, (ok, result) in zip(chunks, results, strict=True):
             if ok:
                 continue
             fatal = self._fatal(result)
             if fatal is not None:
                 raise fatal
-            if isinstance(result, RETRYABLE):
-                failed.extend(chunk)
+            if isinstance(result, RETRY_LATER):
+                failed.extend(row.record for row in chunk)
                 first_error = first_error or result
             else:
-                suspect.append(chunk)
-        for chunk in suspect:
-            failed.extend(self._isolate(chunk, refused, now))
+                suspect.extend(row.record for row in chunk)
+        del rows, chunks, statements, results
+        failed.extend(self._isolate(conn, suspect, refused, now, plain_reason))
         if first_error is not None:
-            self.last_error = f"{type(first_error).__name__}: {first_error}"
+            with self._lock:
+                self.last_error = f"{type(first_error).__name__}: {first_error}"
             if isinstance(first_error, NoHostAvailable):
-                self.close()
+                self._discard(conn)
         return failed
 
-    def _isolate(self, chunk: Sequence[Pending], refused: list[Refused], now: datetime) -> list[Pending]:
-        """Write the rows of a failed chunk one at a time; a row refused while a plain row for the same record
-        is accepted is a poison record (written plain, returned in ``refused``). Returns rows to retry."""
-        retry: list[Pending] = []
+    def _isolate(self, conn: _Connection, records: Sequence[Record], refused: list[Refused], now: datetime,
+                 plain_reason: str | None) -> list[Record]:
+        """Write records one at a time, each bound by the driver itself; a row refused while a plain row for
+        the same record is accepted is a poison record (written plain, returned in ``refused``). Returns the
+        records to retry."""
+        retry: list[Record] = []
         s = self.settings
-        for rec, row in chunk:
+        for rec in records:
+            reason = plain_reason
+            if reason is None:
+                try:
+                    row = bound(row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now))
+                except Exception as exc:  # on purpose: a record that cannot become a row must not block the rest
+                    reason = f"cannot build its row: {type(exc).__name__}: {exc}"
+                else:
+                    try:
+                        conn.session.execute(self._reference(conn, row))
+                        continue
+                    except RETRYABLE as exc:
+                        if (fatal := self._fatal(exc)) is not None:
+                            raise fatal from None
+                        retry.append(rec)
+                        continue
+                    except Unauthorized as exc:
+                        if (fatal := self._fatal(exc)) is not None:
+                            raise fatal from None
+                        retry.append(rec)
+                        continue
+                    except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
+                        reason = f"its row was refused: {type(exc).__name__}: {exc}"
             try:
-                self._session.execute(self._bind(row))
-                continue
-            except RETRYABLE as exc:
-                if (fatal := self._fatal(exc)) is not None:
-                    raise fatal from None
-                retry.append((rec, row))
-                continue
-            except Unauthorized as exc:
-                raise self._fatal(exc) or ServiceUnavailable(str(exc)) from None
-            except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
-                reason = f"its row was refused: {type(exc).__name__}: {exc}"
-            plain = plain_row(self.host, rec, reason, now)
-            try:
-                self._session.execute(self._bind(plain))
+                conn.session.execute(self._reference(conn, plain_row(self.host, rec, reason, now)))
             except InvalidRequest as exc:
                 raise ServiceUnavailable(f"Cassandra refuses even a plain row in {s.keyspace}.{s.table} ({exc}): "
                                          "the table does not match this collector") from None
             except Exception:  # on purpose: the cluster, not the record: try the record again later
-                retry.append((rec, row))
+                retry.append(rec)
                 continue
-            refused.append(Refused(rec, reason))
+            if plain_reason is None:
+                refused.append(Refused(rec, reason))
         return retry
 
     def write(self, records: Sequence[Record]) -> list[Refused]:
@@ -337,35 +361,28 @@ class CassandraSink:
         with the records that had to be written as plain rows (to be quarantined by the caller)."""
         if not records:
             return []
-        now = datetime.now(UTC)
-        refused: list[Refused] = []
-        pending: list[Pending] = []
-        for rec in records:
-            try:
-                row = _bound(row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now))
-            except Exception as exc:  # on purpose: a record that cannot become a row must not block the rest
-                reason = f"cannot build its row: {type(exc).__name__}: {exc}"
-                refused.append(Refused(rec, reason))
-                row = plain_row(self.host, rec, reason, now)
-            pending.append((rec, row))
-        return self._deliver(pending, refused, len(records), now)
+        return self._deliver(records, None)
 
     def write_plain(self, records: Sequence[Record], reason: str) -> None:
         """Deliver plain rows for records the caller quarantines (see collector/quarantine.py)."""
-        now = datetime.now(UTC)
-        pending = [(rec, plain_row(self.host, rec, reason, now)) for rec in records]
-        self._deliver(pending, [], len(records), now)
+        if records:
+            self._deliver(records, reason)
 
-    def _deliver(self, pending: list[Pending], refused: list[Refused], total: int, now: datetime) -> list[Refused]:
+    def _deliver(self, records: Sequence[Record], plain_reason: str | None) -> list[Refused]:
+        now = datetime.now(UTC)
+        refused: list[Refused] = []
+        pending: Sequence[Record] = records
+        total = len(records)
         delay = self.retry_initial_s
         while True:
+            conn: _Connection | None = None
             try:
-                if self._session is None:
-                    self._connect()
-                pending = self._execute(pending, refused, now)
+                conn = self._acquire()
+                pending = self._execute(conn, pending, refused, now, plain_reason)
                 if not pending:
-                    self.rows_written += total
-                    self.refused += len(refused)
+                    with self._lock:
+                        self.rows_written += total
+                        self.refused += len(refused)
                     return refused
                 log.warning("%d of %d rows not acknowledged (%s); retrying in %.1fs", len(pending), total,
                             self.last_error, delay)
@@ -373,19 +390,27 @@ class CassandraSink:
                 raise
             except (InvalidRequest, Unauthorized) as exc:  # from prepare(): no such table or no permission
                 self.close()
-                raise self._fatal(exc) or ServiceUnavailable(
-                    f"Cassandra refused to prepare the insert into {self.settings.keyspace}."
-                    f"{self.settings.table}: {exc}") from None
+                if isinstance(exc, InvalidRequest) or self._fatal(exc) is not None:
+                    raise self._fatal(exc) or ServiceUnavailable(
+                        f"Cassandra refused to prepare the insert into {self.settings.keyspace}."
+                        f"{self.settings.table}: {exc}") from None
+                with self._lock:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             except RETRYABLE as exc:
                 fatal = self._fatal(exc)
                 if fatal is not None:
                     self.close()
                     raise fatal from None
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("Cassandra unreachable (%s); retrying in %.1fs", self.last_error, delay)
-                if isinstance(exc, NoHostAvailable):
-                    self.close()  # no host left in the pool: connect afresh instead of waiting for the driver
-            self.retries += 1
+                if isinstance(exc, NoHostAvailable) and conn is not None:
+                    self._discard(conn)
+            finally:
+                if conn is not None:
+                    self._release(conn)
+            with self._lock:
+                self.retries += 1
             self._wait(delay)
             delay = min(delay * 2, self.retry_max_s)
 

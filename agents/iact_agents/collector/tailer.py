@@ -54,7 +54,16 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .position import FileIdentity, FileState, JournalState, SourceState, file_position, fingerprint
-from .records import EPOCH, Record, guarded, parse_journal_entry, parse_json_line, parse_raw_line, parse_syslog
+from .records import (
+    EPOCH,
+    Record,
+    guarded,
+    parse_journal_entry,
+    parse_json_line,
+    parse_raw_line,
+    parse_syslog,
+    quarantined,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,22 +131,31 @@ LineParser = Callable[[str, str, datetime, datetime], Record]
 """(line, position, fallback_ts, now) -> Record"""
 
 
-_syslog = guarded(parse_syslog)
-_json_line = guarded(parse_json_line)
-_raw_line = guarded(parse_raw_line)
 _journal_entry = guarded(parse_journal_entry)
 
 
 def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
+    """The parser of one file format, guarded as :func:`~.records.guarded` does (inline: one call per line)."""
     if fmt == "syslog":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return _syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
+            try:
+                return parse_syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
+            except Exception as exc:  # on purpose: see records.guarded
+                return quarantined("parse_syslog", line, exc, source=source, position=position, fallback_ts=fallback)
     elif fmt == "json":
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return _json_line(line, source=source, position=position, fallback_ts=fallback)
+            try:
+                return parse_json_line(line, source=source, position=position, fallback_ts=fallback)
+            except Exception as exc:  # on purpose: see records.guarded
+                return quarantined("parse_json_line", line, exc, source=source, position=position,
+                                   fallback_ts=fallback)
     else:
         def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            return _raw_line(line, source=source, position=position, fallback_ts=fallback)
+            try:
+                return parse_raw_line(line, source=source, position=position, fallback_ts=fallback)
+            except Exception as exc:  # on purpose: see records.guarded
+                return quarantined("parse_raw_line", line, exc, source=source, position=position,
+                                   fallback_ts=fallback)
     return parse
 
 
@@ -214,6 +232,37 @@ def _open_ro(path: Path) -> int | None:
     return fd
 
 
+def split_lines(data: bytes, max_lines: int, max_line_bytes: int, *,
+                flush: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """The first ``max_lines`` lines of ``data`` as (offset, line without its newline and a trailing CR), and
+    the offset after the last one. Only complete lines count, but a line longer than ``max_line_bytes`` is cut
+    there (the rest is the next line) and, with ``flush`` (the end of a file that will not grow), the last
+    partial line counts too."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    complete = data.split(b"\n", max_lines)
+    del complete[-1]  # what follows the last newline taken
+    if complete and max(map(len, complete)) <= max_line_bytes:  # nearly always: split in one go
+        for line in complete:
+            out.append((pos, line[:-1] if line.endswith(b"\r") else line))
+            pos += len(line) + 1
+    n = len(data)
+    while pos < n and len(out) < max_lines:  # over-long lines, the last partial line
+        nl = data.find(b"\n", pos, pos + max_line_bytes + 1)
+        if nl >= 0:
+            line_end, nxt = nl, nl + 1
+        elif n - pos >= max_line_bytes:  # an over-long line: cut it
+            line_end = nxt = pos + max_line_bytes
+        elif flush:  # the last line of a rotated file, never finished
+            line_end = nxt = n
+        else:
+            break
+        line = data[pos:line_end]
+        out.append((pos, line[:-1] if line.endswith(b"\r") else line))
+        pos = nxt
+    return out, pos
+
+
 class FileTailer:
     """Follows one file path; see the module docstring for rotation and truncation."""
 
@@ -246,6 +295,8 @@ class FileTailer:
         self._seed_seen = state is None or state.seen is None
         self._copy_mtime: float | None = None
         """mtime of the compressed file the open content was decompressed from (its fd is a spool file)."""
+        self._line_bytes = 256.0
+        """Average length of the lines of the last batch (sizes the next read)."""
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -479,14 +530,23 @@ class FileTailer:
 
     # --- reading -----------------------------------------------------------------------------------
 
+    def _read_size(self, max_lines: int) -> int:
+        """Bytes to read for the next batch: enough for ``max_lines`` lines of the length seen so far (and for
+        one line of ``max_line_bytes``, so that an over-long line is always recognised), at most batch_bytes."""
+        p = self.params
+        want = max(p.max_line_bytes + 1, int(self._line_bytes * max_lines * 1.25) + 4096)
+        return min(p.batch_bytes, want)
+
     def _read_lines(self, *, flush_partial: bool, limit: int | None = None) -> tuple[list[Record], int]:
         assert self._fd is not None and self._ident is not None
         p = self.params
         max_lines = p.batch_lines if limit is None else min(limit, p.batch_lines)
-        data = os.pread(self._fd, p.batch_bytes, self._offset)
+        size = self._read_size(max_lines)
+        data = os.pread(self._fd, size, self._offset)
         if not data:
             return [], 0
-        at_eof = len(data) < p.batch_bytes
+        lines, end = split_lines(data, max_lines, p.max_line_bytes, flush=flush_partial and len(data) < size)
+        del data
         records: list[Record] = []
         file_id = self._ident.file_id
         base = self._offset
@@ -494,33 +554,19 @@ class FileTailer:
         now = datetime.now(UTC)
         fallback = _from_us(self._last_ts_us)
         last_good: datetime | None = None
-        pos = 0
-        n = len(data)
-        while pos < n and len(records) < max_lines:
-            nl = data.find(b"\n", pos, pos + p.max_line_bytes + 1)
-            if nl >= 0:
-                line_end, nxt = nl, nl + 1
-            elif n - pos >= p.max_line_bytes:  # an over-long line: cut it
-                line_end = nxt = pos + p.max_line_bytes
-            elif flush_partial and at_eof:  # the last line of a rotated file, never finished
-                line_end = nxt = n
-            else:
-                break
-            chunk = data[pos:line_end]
-            if chunk.endswith(b"\r"):
-                chunk = chunk[:-1]
-            rec = parse(chunk.decode("utf-8", "replace"), file_position(file_id, base + pos), fallback, now)
+        for start, chunk in lines:
+            rec = parse(chunk.decode("utf-8", "replace"), file_position(file_id, base + start), fallback, now)
             if not rec.parse_error:
                 last_good = fallback = rec.ts
             records.append(rec)
-            pos = nxt
-        if records and not self._unchanged_since_read(base + pos):
+        if records and not self._unchanged_since_read(base + end):
             return [], 0
         if records:
-            self._offset = base + pos
+            self._offset = base + end
+            self._line_bytes = max(1.0, end / len(records))
             if last_good is not None:
                 self._last_ts_us = _us(last_good)
-        return records, pos
+        return records, end
 
     def _unchanged_since_read(self, end: int) -> bool:
         """After a read: was the file truncated or rewritten meanwhile? Then what we read may be new content

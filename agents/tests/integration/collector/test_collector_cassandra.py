@@ -415,20 +415,29 @@ def test_wrong_password_exits_2(tmp_path: Path, cassandra_target: Any, cql: Any,
     assert "cassandra.username: authentication failed" in out.splitlines()[-1]
 
 
-def test_benchmark_runs(tmp_path: Path, cql: Any) -> None:
-    """bench/collector end-to-end part, tiny sizes: it must keep working (its numbers are not checked)."""
-    import importlib.util  # noqa: PLC0415 - the benchmark is a script, loaded by path
+def _bench_module(name: str) -> Any:
+    """A module of bench/ (scripts, loaded by path, with their folder on sys.path as when run)."""
+    import importlib  # noqa: PLC0415 - the benchmark is a folder of scripts
 
-    path = Path(__file__).resolve().parents[4] / "bench" / "collector" / "bench_collector.py"
-    spec = importlib.util.spec_from_file_location("bench_collector", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    result = bench.bench_end_to_end(tmp_path, 300, 30)
-    assert result["collector_rows"] == 300 and result["ratio_collector_to_naive"] > 0
-    parse = tmp_path / "parse.log"
-    bench.make_file(parse, 1000)
-    assert bench.bench_parse(parse, 1000, 1)["lines"] == 1000
+    folder = str(Path(__file__).resolve().parents[4] / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_benchmark_runs(tmp_path: Path, cql: Any) -> None:
+    """bench/ parts 1-3 at tiny sizes: they must keep working (their numbers are not checked)."""
+    parse = _bench_module("parse_bench").run(1000, repeat=1)
+    assert {r["lines"] for r in parse.values()} == {1000} and all(r["ratio"] > 0 for r in parse.values())
+    common, ceiling, e2e = _bench_module("common"), _bench_module("ceiling"), _bench_module("e2e")
+    target = common.Target.from_env()
+    path = tmp_path / "app.json.log"
+    common.json_file(path, 300)
+    run = e2e.collector_run(target, path, "json", 300, tmp_path / "collector", settings={"batch_lines": 50})
+    assert run["exit_code"] == 0 and run["rows"] > 0 and run["peak_rss_mib"] > 0
+    ceil = ceiling.run(target, path, "json", rows=300, concurrency=8, clients=2)
+    assert ceil["rows"] == 600 and ceil["failed_requests"] == 0
+    e2e._cleanup(target, [run["host"], *ceil["hosts"]], [str(path)])
 
 
 def test_sink_writes_a_refused_record_as_a_plain_row_and_the_rest_as_they_are(
@@ -459,3 +468,42 @@ def test_sink_writes_a_refused_record_as_a_plain_row_and_the_rest_as_they_are(
     assert rows["p:2"].parse_error and rows["p:2"].raw == "raw 2 \\xe9" and rows["p:2"].pid is None
     assert "quarantine" in rows["p:2"].fields
     assert all(not rows[f"p:{i}"].parse_error and rows[f"p:{i}"].pid == i for i in (0, 1, 3, 4))
+
+
+def test_rows_written_by_the_encoder_read_back_as_rows_bound_by_the_driver(
+        cassandra_target: Any, cql: Any, test_host: str) -> None:
+    """The real server's prepared statement gets the encoder (its column types are the ones it writes), and
+    what it writes reads back exactly as what the driver's own bind writes."""
+    from iact_agents.collector.config import CassandraSettings  # noqa: PLC0415
+    from iact_agents.collector.records import parse_json_line, parse_syslog  # noqa: PLC0415
+    from iact_agents.collector.sink import CassandraSink  # noqa: PLC0415
+
+    t = cassandra_target
+    settings = CassandraSettings.model_validate({
+        "contact_points": t.hosts, "port": t.port, "local_dc": t.dc, "keyspace": t.keyspace, "table": t.table,
+        "consistency": t.consistency, "username": t.user, "password_file": t.password_file})
+    now = datetime.now(UTC)
+    lines = [*(FIXTURES / "syslog_rfc3339.log").read_text().splitlines(), f"not syslog at all {chr(0xDCFF)} é"]
+    recs = [parse_syslog(line, source="enc", position=f"p:{i:04d}", fallback_ts=now, now=now)
+            for i, line in enumerate(lines)]
+    recs += [parse_json_line(line, source="enc", position=f"j:{i:04d}", fallback_ts=now)
+             for i, line in enumerate((FIXTURES / "app.json.log").read_text().splitlines())]
+    hosts = {"encoder": test_host + "-enc", "driver": test_host + "-bind"}
+    for kind, host in hosts.items():
+        sink = CassandraSink(settings, host=host, store_raw=True, retry_initial_s=0.5, retry_max_s=2)
+        conn = sink._acquire()
+        assert conn.encoder is not None  # the lab's table has exactly the types the encoder writes
+        if kind == "driver":
+            conn.encoder = None  # every row through PreparedStatement.bind
+        sink._release(conn)
+        try:
+            assert sink.write(recs) == []
+        finally:
+            sink.close()
+    columns = "position, ts, facility, severity, program, pid, message, raw, parse_error, fields"
+    got = {}
+    for kind, host in hosts.items():
+        got[kind] = sorted(tuple(r) for day in {r.day for r in recs} for r in cql.execute(
+            f"SELECT {columns} FROM {t.keyspace}.{t.table} WHERE host = %s AND source = %s AND day = %s",
+            (host, "enc", day)))
+    assert len(got["encoder"]) == len(recs) and got["encoder"] == got["driver"]

@@ -20,6 +20,7 @@ from iact_agents.collector.config import CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
+from iact_agents.collector.rows import RowEncoder
 from iact_agents.collector.sink import (
     BIND_ORDER,
     COLUMNS,
@@ -30,6 +31,7 @@ from iact_agents.collector.sink import (
     write_cql,
 )
 from iact_agents.errors import ConfigError
+from upsert import prepared
 
 
 def write_config(tmp_path: Path, body: str) -> Path:
@@ -304,16 +306,19 @@ def test_sigterm_stops_an_idle_collector_promptly(tmp_path: Path) -> None:
 def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -> None:
     cfg = config_for(tmp_path, cassandra={"partition_batch_rows": 3, "partition_batch_bytes": 1000})
     sink = CassandraSink(cfg.cassandra, host="h", store_raw=False, retry_initial_s=0.1, retry_max_s=1)
+    encoder = RowEncoder.for_statement(prepared(), "h", store_raw=False)
+    assert encoder is not None
     day1 = datetime(2026, 11, 27, 12, tzinfo=UTC)
     day2 = datetime(2026, 11, 28, 0, 1, tzinfo=UTC)
     recs = [Record(source=src, position=str(i), ts=ts, message="m" * size, raw="")
             for i, (src, ts, size) in enumerate(
                 [("a", day1, 10)] * 7 + [("b", day1, 10)] * 2 + [("a", day2, 10)] * 2 + [("c", day1, 600)] * 3)]
-    rows = [(r, row_values("h", r, store_raw=False, ingested_at=day1)) for r in recs]
+    rows = [encoder.encode(r, encoder.stamp(day1)) for r in recs]
     chunks = sink._chunks(rows)
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 1, 2, 2, 3, 3]
     for chunk in chunks:
-        assert len({(r[0], r[1], r[2]) for _, r in chunk}) == 1
+        assert len({(r.record.source, r.record.day) for r in chunk}) == 1
+        assert len({r.key for r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
 
 
@@ -338,3 +343,40 @@ def test_example_config_is_valid() -> None:
     for model in (CollectorConfig, type(cfg.cassandra), type(cfg.journal), type(cfg.files[0])):
         for name in model.model_fields:
             assert f"{name} = " in text or f"[{name}]" in text, name
+
+
+def test_collect_imports_no_other_agent() -> None:
+    """The collector's memory ceiling counts every module loaded: `iact-agent collect` loads only its own."""
+    code = ("import sys; from iact_agents import cli; cli.build_parser('collect'); "
+            "print(' '.join(m for m in sys.modules if m.startswith('iact_agents.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "iact_agents.collector.cli" in out
+    assert not [m for m in out if m.startswith(("iact_agents.health", "iact_agents.dora", "iact_agents.jobs"))], out
+
+
+def test_command_table_names_what_the_modules_register() -> None:
+    from iact_agents import cli  # noqa: PLC0415
+
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(c for names in cli.COMMAND_MODULES.values() for c in names)  # type: ignore[attr-defined]
+    for names in cli.COMMAND_MODULES.values():
+        for name in names:
+            one = next(a for a in cli.build_parser(name)._actions if a.dest == "command")
+            assert name in one.choices  # type: ignore[attr-defined]
+
+
+def test_refused_credentials_are_fatal_until_they_once_worked(tmp_path: Path) -> None:
+    """A wrong password stops the collector at start (exit 2); once it connected, the same refusal is a node
+    still starting after a full-cluster restart, and is retried (else systemd's restarts end in `failed`)."""
+    from cassandra import AuthenticationFailed, Unauthorized  # noqa: PLC0415
+    from cassandra.cluster import NoHostAvailable  # noqa: PLC0415
+    from iact_agents.errors import ServiceUnavailable  # noqa: PLC0415
+
+    cfg = config_for(tmp_path)
+    sink = CassandraSink(cfg.cassandra, host="h", store_raw=False, retry_initial_s=0.1, retry_max_s=1)
+    auth = NoHostAvailable("no host", {"10.0.0.1:9042": AuthenticationFailed("Bad credentials")})
+    denied = Unauthorized("User collector has no MODIFY permission")
+    assert isinstance(sink._fatal(auth), ConfigError)
+    assert isinstance(sink._fatal(denied), ServiceUnavailable)
+    sink._proven = True
+    assert sink._fatal(auth) is None and sink._fatal(denied) is None

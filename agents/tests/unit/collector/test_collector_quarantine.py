@@ -22,7 +22,7 @@ from iact_agents.collector import records as records_mod
 from iact_agents.collector import tailer as tailer_mod
 from iact_agents.collector.config import CollectorConfig
 from iact_agents.collector.daemon import Collector
-from iact_agents.collector.quarantine import Inflight, Note, Quarantine, QuarantineStats
+from iact_agents.collector.quarantine import Flying, Inflight, Note, Quarantine, QuarantineStats
 from iact_agents.collector.records import Record
 from iact_agents.collector.sink import Refused
 
@@ -81,7 +81,7 @@ def test_a_parser_that_raises_quarantines_the_line_and_ships_the_rest(tmp_path: 
             raise IndexError("parser bug")
         return real(line, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tailer_mod, "_syslog", records_mod.guarded(buggy))
+    monkeypatch.setattr(tailer_mod, "parse_syslog", buggy)
     (tmp_path / "syslog").write_text(lines(10, poison_at=5))
     sink = RecordingSink()
     assert Collector(config(tmp_path), sink).run(once=True) == 0
@@ -170,8 +170,11 @@ def test_one_unexpected_exit_only_reads_the_batch_again(tmp_path: Path) -> None:
     inflight.begin("file:x", "f:0", 10)
     again = Inflight(tmp_path)
     again.load()
-    assert again.previous is not None and again.previous.attempts == 1
+    assert again.previous is not None and [b.attempts for b in again.previous.batches] == [1]
     assert again.limit("file:x") is None and not again.is_poison("file:x", "f:0", 10)
+    assert again.serial_only()  # one batch in flight until those 10 records are committed past
+    again.done("file:x", 10)
+    assert not again.serial_only()
     again.begin("file:x", "f:0", 10)  # the same batch in flight again: its attempts carry over
     third = Inflight(tmp_path)
     third.load()
@@ -193,8 +196,19 @@ def test_an_unreadable_note_is_ignored(tmp_path: Path, raw: str) -> None:
 
 
 def test_note_round_trip() -> None:
-    note = Note("k", "f", 3, 1, {"k": 2, "gone": 0})
-    assert Note.from_json(json.loads(json.dumps(asdict(note)))) == Note("k", "f", 3, 1, {"k": 2})
+    note = Note([Flying("k", "f", 3, 1), Flying("j", "g", 5, 0)], {"k": 2, "gone": 0}, {"j": 5})
+    assert Note.from_json(json.loads(json.dumps(asdict(note)))) == Note(
+        [Flying("k", "f", 3, 1), Flying("j", "g", 5, 0)], {"k": 2}, {"j": 5})
+
+
+def test_a_note_of_the_serial_collector_is_still_read(tmp_path: Path) -> None:
+    """inflight.json as the collector with one batch in flight wrote it (an upgrade right after a crash)."""
+    old = {"key": "file:x", "first": "f:0", "count": 1, "attempts": 1, "careful": {"file:x": 1}}
+    assert Note.from_json(old) == Note([Flying("file:x", "f:0", 1, 1)], {"file:x": 1}, {})
+    (tmp_path / "inflight.json").write_text(json.dumps(old))
+    inflight = Inflight(tmp_path)
+    inflight.load()
+    assert inflight.is_poison("file:x", "f:0", 1) and inflight.limit("file:x") == 1
 
 
 def test_quarantine_file_is_bounded(tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iact_agents.collector.position import FileState, JournalState, OffsetStore, StateError
 from iact_agents.collector.records import Record
-from iact_agents.collector.tailer import Batch, FileTailer, JournalReader, TailParams
+from iact_agents.collector.tailer import Batch, FileTailer, JournalReader, TailParams, split_lines
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "collector"
 
@@ -579,3 +581,30 @@ def test_a_damaged_archive_gives_what_it_has(tmp_path: Path) -> None:
     rest = h.read()
     assert messages(rest)[-1] == "message number 9"
     assert_distinct(got + rest)
+
+
+def _split_reference(data: bytes, max_lines: int, max_line: int, flush: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """The line-by-line rule split_lines must give (its one-go split is only a faster way to the same)."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data) and len(out) < max_lines:
+        nl = data.find(b"\n", pos, pos + max_line + 1)
+        if nl >= 0:
+            end, nxt = nl, nl + 1
+        elif len(data) - pos >= max_line:
+            end = nxt = pos + max_line
+        elif flush:
+            end = nxt = len(data)
+        else:
+            break
+        out.append((pos, data[pos:end].removesuffix(b"\r")))
+        pos = nxt
+    return out, pos
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\r\n", b"\xff", "é".encode(), b"x" * 9]),
+                     max_size=60).map(b"".join),
+       max_lines=st.integers(1, 8), max_line=st.integers(1, 12), flush=st.booleans())
+def test_split_lines_is_the_line_by_line_rule(data: bytes, max_lines: int, max_line: int, flush: bool) -> None:
+    assert split_lines(data, max_lines, max_line, flush=flush) == _split_reference(data, max_lines, max_line, flush)
