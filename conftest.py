@@ -5,6 +5,9 @@ supposed to be there, such a skip would turn a whole suite green without running
 
 The allow-list, ``tests/allowed_skips.yml``, names the skips that are by design (per-host parametrisation:
 a check that applies to backup targets only is skipped on the other hosts) with the reason for each.
+
+It also loads the hypothesis profile of every suite: no per-example deadline (a deadline is a wall-clock
+assertion, and tests never assert on wall-clock time: one failed at a load average of 29).
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
+
+settings.register_profile("iact", deadline=None)
+settings.load_profile("iact")
 
 ALLOWED = Path(__file__).resolve().parent / "tests" / "allowed_skips.yml"
 
