@@ -312,7 +312,10 @@ def test_app_account(host):
     try:
         assert ok.rc == 0, ok.stderr
         assert ok.stdout.strip() == "1"
-        assert_refused(as_user(host, "app", "SELECT COUNT(*) FROM deployments"))
+        # The web layer reads the metrics tables (SELECT) but never changes them, nor the migrations.
+        assert as_user(host, "app", "SELECT COUNT(*) FROM deployments").rc == 0
+        assert_refused(as_user(host, "app", f"DELETE FROM deployments WHERE service = '{MARK}'"))
+        assert_refused(as_user(host, "app", "SELECT COUNT(*) FROM schema_migrations"))
         assert_refused(as_user(host, "app", "DROP TABLE django_session"))
     finally:
         root_sql(host, f"DELETE FROM job_runs WHERE host = '{MARK}'", DATABASE)

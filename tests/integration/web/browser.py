@@ -69,9 +69,14 @@ def chromium(ca: Path, downloads: Path | None = None) -> Iterator[webdriver.Chro
         options.add_argument(f"--user-data-dir={home / 'profile'}")
         if downloads is not None:
             downloads.mkdir(parents=True, exist_ok=True)
+            # Safe Browsing off: its download check waits for a verdict that cannot come (background
+            # networking is off), and the download stayed a 0-byte .crdownload (molecule run, load ~20).
             options.add_experimental_option("prefs", {
                 "download.default_directory": str(downloads),
                 "download.prompt_for_download": False,
+                "download.directory_upgrade": True,
+                "safebrowsing.enabled": False,
+                "safebrowsing.disable_download_protection": True,
             })
         env = {**os.environ, "HOME": str(home), "SE_OFFLINE": "true", "SE_AVOID_STATS": "true"}
         os.environ["SE_OFFLINE"] = "true"  # the Selenium manager reads them in this process too
@@ -80,8 +85,8 @@ def chromium(ca: Path, downloads: Path | None = None) -> Iterator[webdriver.Chro
         driver = webdriver.Chrome(options=options, service=service)
         try:
             if downloads is not None:
-                driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
-                                                                    "downloadPath": str(downloads)})
+                driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow",
+                                                                       "downloadPath": str(downloads)})
             yield driver
         finally:
             driver.quit()

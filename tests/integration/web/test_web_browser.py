@@ -118,15 +118,23 @@ def test_5_export_the_table_as_csv(tour: Tour) -> None:
     for old in downloads.glob("*"):
         old.unlink()
     shown = int(d.find_element(By.CSS_SELECTOR, ".total[data-total]").get_attribute("data-total"))
-    d.find_element(By.CSS_SELECTOR, "a.export").click()
-    deadline = time.monotonic() + WAIT_S
+    link = d.find_element(By.CSS_SELECTOR, "a.export")
+    href = link.get_attribute("href")
+    link.click()
+    deadline = time.monotonic() + 2 * WAIT_S
     while time.monotonic() < deadline:
         done = [p for p in downloads.glob("*.csv")]
         if done and not list(downloads.glob("*.crdownload")):
             break
         time.sleep(0.2)
     else:
-        pytest.fail(f"no CSV downloaded into {downloads}")
+        # Which side stalled: the same URL fetched by the page itself (same session) says what the server sends.
+        probe = d.execute_async_script(
+            "const done = arguments[arguments.length - 1], t0 = performance.now();"
+            "fetch(arguments[0]).then(r => r.text().then(b => done([r.status, b.length, performance.now() - t0])))"
+            ".catch(e => done(['error', String(e), performance.now() - t0]));", href)
+        pytest.fail(f"no CSV downloaded into {downloads} ({sorted(p.name for p in downloads.glob('*'))}); "
+                    f"fetching {href} from the page: status, bytes, ms = {probe}")
     with done[0].open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     assert len(rows) == shown + 1, f"{done[0]}: {len(rows) - 1} data rows, the page said {shown}"
