@@ -25,6 +25,11 @@ def fixture_text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
 
+def web_settings_text() -> str:
+    """The web layer's own settings module (what the role deploys), not a copy of it."""
+    return (Path(__file__).resolve().parents[4] / "web" / "iact_web" / "settings.py").read_text(encoding="utf-8")
+
+
 def tcp_line(index: int, address_hex: str, port: int, inode: int, state: str = "0A") -> str:
     return (f"{index:4d}: {address_hex}:{port:04X} 00000000:0000 {state} 00000000:00000000 00:00000000 00000000"
             f"     0        0 {inode} 1 0000000000000000 100 0 0 10 0")

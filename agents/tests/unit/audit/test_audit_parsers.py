@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from audit_support import fixture_text
+from audit_support import fixture_text, web_settings_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from iact_agents.audit import parsers
@@ -77,7 +77,7 @@ def test_postfix_main_cf_continuations_and_last_assignment() -> None:
 
 
 def test_settings_of_the_deployed_web_layer_are_read_without_running_them() -> None:
-    values = parsers.settings_literals(fixture_text("iact_web_settings.py"),
+    values = parsers.settings_literals(web_settings_text(),
                                        ["SESSION_ENGINE", "CACHES", "DEBUG", "MIDDLEWARE", "SECRET_KEY"])
     assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
     assert values["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"

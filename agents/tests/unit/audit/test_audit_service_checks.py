@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import Runner, Tree, facts_for, fixture_text
+from audit_support import Runner, Tree, facts_for, fixture_text, web_settings_text
 from iact_agents.audit import cassandra, mariadb, runner, web
 from iact_agents.audit.cassandra import OP_AUTHENTICATE, OP_READY, Answer, NativeProbe
 from iact_agents.audit.facts import Facts, FactUnavailable
@@ -271,7 +271,7 @@ def web_host(tmp_path: Path, settings: str | None = None, config: str = "[server
     site = "/opt/iact-web/venv/lib/python3.11/site-packages"
     tree.venv("/opt/iact-web/venv").write(f"{site}/iact_web/__init__.py", "")
     tree.write(f"{site}/iact_web/wsgi.py", WSGI)
-    tree.write(f"{site}/iact_web/settings.py", settings or fixture_text("iact_web_settings.py"))
+    tree.write(f"{site}/iact_web/settings.py", settings or web_settings_text())
     tree.write("/etc/iact/web.toml", config, 0o640).unit("iact-web.service", "/etc/systemd/system")
     return tree
 
@@ -296,7 +296,7 @@ def test_the_deployed_web_layer_passes(tmp_path: Path) -> None:
                                                      "(iact_web.settings)"
 
 
-SETTINGS = fixture_text("iact_web_settings.py")
+SETTINGS = web_settings_text()
 WEB_PLANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
     "cache sessions": ("rnf002.sessions_db", {"settings": SETTINGS.replace(
         'SESSION_ENGINE = "django.contrib.sessions.backends.db"',
