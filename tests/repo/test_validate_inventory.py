@@ -24,6 +24,7 @@ GOOD_VARS = {
     "cassandra_admin_password": GOOD_SECRET,
     "cassandra_collector_password": GOOD_SECRET,
     "cassandra_reader_password": GOOD_SECRET,
+    "cassandra_jmx_password": GOOD_SECRET,
 }
 
 
@@ -113,3 +114,9 @@ def test_a_web_host_without_a_secret_is_refused_by_name(tmp_path: Path, missing:
     assert result.returncode != 0
     assert f"Secret(s) {missing} on w1" in result.stdout
     assert GOOD_SECRET not in result.stdout
+
+
+def test_keystore_passwords_are_refused_as_renamed(tmp_path: Path) -> None:
+    result = run(tmp_path, inventory(THREE, extra={"cassandra_tls_keystore_password": GOOD_SECRET}))
+    assert result.returncode != 0
+    assert "Variable 'cassandra_tls_keystore_password' on c1 was renamed: use 'pki_files_key'" in result.stdout
