@@ -19,6 +19,7 @@ committed and is read again at the next start).
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -201,6 +202,7 @@ class CassandraSink:
             execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=s.connect_timeout_s,
             protocol_version=s.protocol_version,
             reconnection_policy=ExponentialReconnectionPolicy(self.retry_initial_s, self.retry_max_s),
+            ssl_context=s.ssl_context(),
         )
         try:
             session = cluster.connect()
@@ -219,6 +221,11 @@ class CassandraSink:
         ):
             return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
                                "(check it and cassandra.password_file)")
+        if isinstance(exc, NoHostAvailable) and exc.errors and all(
+            isinstance(e, ssl.SSLCertVerificationError) for e in exc.errors.values()
+        ):
+            return ConfigError("cassandra.ssl_ca_file: no node's certificate is trusted: "
+                               f"{next(iter(exc.errors.values()))}")
         if isinstance(exc, Unauthorized):
             return ServiceUnavailable(f"Cassandra refused the insert into {self.settings.keyspace}."
                                       f"{self.settings.table}: {exc}")
