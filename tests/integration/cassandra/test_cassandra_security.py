@@ -11,6 +11,7 @@ Secrets are read from the nodes themselves (root's cqlshrc, the JMX password fil
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shlex
 import socket
 import ssl
@@ -111,8 +112,8 @@ def test_nodetool_without_the_jmx_login_is_refused(nodes: list[Node]) -> None:
     assert "-pwf " + JMX_PASSWORD in wrapper and secret not in wrapper
 
     # The same java command without -u/-pwf, as root: JMX refuses it.
-    bare = wrapper.replace(f"-pwf {JMX_PASSWORD}", "").split("\n")
-    bare = [line for line in bare if not line.strip().startswith("-u ")] + [""]
+    bare = [*re.sub(r"\s-u\s+\S+", "", wrapper.replace(f" -pwf {JMX_PASSWORD}", "")).split("\n"), ""]
+    assert f"-pwf {JMX_PASSWORD}" not in "\n".join(bare) and '"$@"' in "\n".join(bare)
     script = "/root/itest-nodetool-bare"
     node.host.check_output(f"printf %s {shlex.quote(chr(10).join(bare))} > {script} && chmod 0700 {script}")
     try:
