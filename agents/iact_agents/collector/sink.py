@@ -221,8 +221,10 @@ class CassandraSink:
         ):
             return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
                                "(check it and cassandra.password_file)")
+        # The driver reports a refused certificate as PermissionError("... CERTIFICATE_VERIFY_FAILED ...").
         if isinstance(exc, NoHostAvailable) and exc.errors and all(
-            isinstance(e, ssl.SSLCertVerificationError) for e in exc.errors.values()
+            isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e)
+            for e in exc.errors.values()
         ):
             return ConfigError("cassandra.ssl_ca_file: no node's certificate is trusted: "
                                f"{next(iter(exc.errors.values()))}")

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from iact_agents.collector.config import CassandraSettings as CollectorCassandra
+from iact_agents.collector.records import Record
+from iact_agents.collector.sink import CassandraSink
 from iact_agents.config import verifying_context
 from iact_agents.errors import ConfigError
 from iact_agents.health.config import CassandraSettings as HealthCassandra
@@ -140,3 +142,23 @@ def test_health_cql_check_with_a_missing_ca_is_critical_not_a_crash(tmp_path: Pa
     cfg = HealthCassandra(username="reader", password_file=secret, ssl_ca_file=tmp_path / "none.crt")
     result = cql_login_check(cfg, "h")
     assert result.status is Status.CRITICAL and "CA certificate not found" in result.summary
+
+
+def test_collector_sink_stops_with_a_config_error_when_no_node_is_trusted(tls_server: tuple[int, Path],
+                                                                          tmp_path: Path) -> None:
+    """The real driver against a TLS server whose CA the collector does not trust: not retried forever, a
+    ConfigError naming cassandra.ssl_ca_file (the collector exits 2)."""
+    port, _ = tls_server
+    _, _, other = make_ca(tmp_path, "other-ca")
+    secret = tmp_path / "pw"
+    secret.write_text("x\n")
+    secret.chmod(0o600)
+    settings = CollectorCassandra(contact_points=["127.0.0.1"], port=port, username="collector",
+                                  password_file=secret, ssl_ca_file=other, connect_timeout_s=5)
+    sink = CassandraSink(settings, host="h", store_raw=False, retry_initial_s=0.01, retry_max_s=0.02,
+                         should_stop=lambda: sink.retries >= 3, drain_deadline=lambda: 0.0)
+    rec = Record(source="s", position="p", ts=dt.datetime.now(dt.UTC), message="m", raw="m")
+    with pytest.raises(ConfigError, match=r"cassandra\.ssl_ca_file: no node.s certificate is trusted"):
+        sink.write([rec])
+    assert sink.retries == 0
+    sink.close()
