@@ -9,6 +9,7 @@ names=(
   vault_cassandra_admin_password
   vault_cassandra_collector_password
   vault_cassandra_reader_password
+  vault_cassandra_jmx_password
   vault_mysql_health_password
   vault_mysql_dora_password
   vault_mysql_quality_password

@@ -10,6 +10,7 @@ file (mode 0600 or 0640) and :func:`read_secret_file` reads it; the value is kep
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -143,3 +144,34 @@ class CqlCredentials(FrozenModel):
 
     def password(self) -> SecretStr | None:
         return read_secret_file(self.password_file) if self.password_file is not None else None
+
+
+class CqlClient(CqlCredentials):
+    """A Cassandra client: its login and its TLS. With ``ssl_ca_file`` every connection is TLS and the node's
+    certificate must chain to that CA and name the address the client connects to (nodes are reached by
+    address: their certificates name them as IP addresses, roles/pki); without it, plain CQL."""
+
+    ssl_ca_file: Path | None = None
+    """CA certificate (PEM) the nodes' certificates must chain to (``/etc/ssl/iact/ca.crt`` on the hosts)."""
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The driver's TLS context (``Cluster(ssl_context=...)``), or None for plain CQL."""
+        return verifying_context(self.ssl_ca_file) if self.ssl_ca_file is not None else None
+
+
+def verifying_context(ca_file: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts only ``ca_file`` and checks the server's name (TLS 1.2 or later)."""
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise ConfigError(f"{ca_file}: not a CA certificate in PEM ({exc.reason or exc})") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{ca_file}: CA certificate not found") from None
+    except PermissionError:
+        raise ConfigError(f"{ca_file}: CA certificate is not readable by this user") from None
+    except OSError as exc:  # a folder, an I/O error
+        raise ConfigError(f"{ca_file}: CA certificate cannot be read ({exc.strerror or exc})") from None
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """DR drill marker rows in Cassandra (uploaded by drill/drill.py to a Cassandra node and run there as root).
 
-Login and address from root's ~/.cassandra/cqlshrc (roles/cassandra), the Python driver of the node.
+Login, address and TLS from root's ~/.cassandra/cqlshrc (roles/cassandra: ``ssl = true`` and the CA in
+``[ssl] certfile``, the node's certificate and address verified), the Python driver of the node.
   cql_markers.py setup                       keyspace iact_drill (RF 3 in every DC) and table markers
   cql_markers.py write DRILL BATCH N         N rows in partition (DRILL, BATCH) at consistency ALL
   cql_markers.py read DRILL BATCH            JSON: count, sha256 of the rows, newest write (consistency ALL)
@@ -12,6 +13,7 @@ import configparser
 import hashlib
 import json
 import os
+import ssl
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -32,8 +34,12 @@ def session() -> tuple[Any, Any]:
     auth = PlainTextAuthProvider(rc.get("authentication", "username"), rc.get("authentication", "password"))
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
                                consistency_level=ConsistencyLevel.ALL, request_timeout=60)
+    ssl_context = None
+    if rc.getboolean("connection", "ssl", fallback=False):
+        ssl_context = ssl.create_default_context(cafile=rc.get("ssl", "certfile"))
+        ssl_context.check_hostname = True
     cluster = Cluster([host], port=rc.getint("connection", "port", fallback=9042), auth_provider=auth,
-                      execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=5)
+                      execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=5, ssl_context=ssl_context)
     return cluster, cluster.connect()
 
 

@@ -25,6 +25,7 @@ GOOD_VARS = {
     "cassandra_admin_password": GOOD_SECRET,
     "cassandra_collector_password": GOOD_SECRET,
     "cassandra_reader_password": GOOD_SECRET,
+    "cassandra_jmx_password": GOOD_SECRET,
 }
 
 
@@ -152,3 +153,9 @@ def test_a_later_import_naming_more_groups_validates_them(tmp_path: Path) -> Non
     )
     result = run(tmp_path, inventory({"c1": {}, "c2": {}}), play)
     assert result.returncode != 0 and "datacenter 'dc1' has 2 node(s)" in result.stdout, result.stdout
+
+
+def test_keystore_passwords_are_refused_as_renamed(tmp_path: Path) -> None:
+    result = run(tmp_path, inventory(THREE, extra={"cassandra_tls_keystore_password": GOOD_SECRET}))
+    assert result.returncode != 0
+    assert "Variable 'cassandra_tls_keystore_password' on c1 was renamed: use 'pki_files_key'" in result.stdout

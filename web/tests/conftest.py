@@ -11,6 +11,7 @@ MariaDB (and Cassandra for the log search) given by the same environment variabl
 ``IACT_TEST_CASSANDRA_HOSTS``                 contact points (comma-separated)
 ``IACT_TEST_CASSANDRA_DC``                    local data center (default dc1)
 ``IACT_TEST_CASSANDRA_READER_PASSWORD_FILE``  password of the ``reader`` role (what the web app uses)
+``IACT_TEST_CASSANDRA_CA``                    CA certificate of the nodes (TLS, certificate and address verified)
 ``IACT_TEST_CASSANDRA_USER`` / ``..._PASSWORD_FILE``  a role that may write (the tests write their lines)
 
 Without them the integration tests skip, saying which variable is missing. The configuration sets high
@@ -55,7 +56,8 @@ def _write_config() -> Path:
         f"contact_points = {hosts!r}\n".replace("'", '"')
         + f'local_dc = "{os.environ.get("IACT_TEST_CASSANDRA_DC", "dc1")}"\n'
         f'password_file = "{reader_file}"\n'
-        "[dora]\n"
+        + (f'ssl_ca_file = "{ca}"\n' if (ca := os.environ.get("IACT_TEST_CASSANDRA_CA")) else "")
+        + "[dora]\n"
         f'config_file = "{dora}"\n'
         "[ratelimit]\n"
         "burst_limit = 1000000\n"

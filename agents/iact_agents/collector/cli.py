@@ -40,6 +40,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def load_from_args(args: argparse.Namespace) -> CollectorConfig:
     cfg = load(args.config, overrides=_overrides(args))
     cfg.cassandra.password()  # a missing, empty or world-readable credential file is a config error now
+    cfg.cassandra.ssl_context()  # and so is a CA file that is missing or not a certificate
     return cfg
 
 

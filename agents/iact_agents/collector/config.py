@@ -2,7 +2,8 @@
 
 Environment variables are ``IACT_COLLECT__<SECTION>__<FIELD>``, for example
 ``IACT_COLLECT__CASSANDRA__CONTACT_POINTS=10.0.0.1,10.0.0.2`` (lists given as comma-separated text).
-The password is never in this file: ``cassandra.password_file`` names a 0600/0640 file.
+The password is never in this file: ``cassandra.password_file`` names a 0600/0640 file. With
+``cassandra.ssl_ca_file`` the collector talks TLS and verifies each node's certificate and address.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ..config import CqlCredentials, FrozenModel, load_config
+from ..config import CqlClient, FrozenModel, load_config
 
 ENV_PREFIX = "IACT_COLLECT"
 DEFAULT_CONFIG_PATH = Path("/etc/iact/collector.toml")
@@ -34,7 +35,7 @@ def _comma_list(value: Any) -> Any:
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 
 
-class CassandraSettings(CqlCredentials):
+class CassandraSettings(CqlClient):
     contact_points: CommaList = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     """Hosts (names or addresses) the driver first connects to; it discovers the rest."""
     port: int = Field(default=9042, ge=1, le=65535)

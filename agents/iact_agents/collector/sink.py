@@ -21,6 +21,7 @@ once no writer uses it any more.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -157,6 +158,7 @@ class CassandraSink:
             execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=s.connect_timeout_s,
             protocol_version=s.protocol_version,
             reconnection_policy=ExponentialReconnectionPolicy(self.retry_initial_s, self.retry_max_s),
+            ssl_context=s.ssl_context(),
         )
         try:
             session = cluster.connect()
@@ -210,6 +212,13 @@ class CassandraSink:
         if auth:
             return ConfigError(f"cassandra.username: authentication failed for {self.settings.username!r} "
                                "(check it and cassandra.password_file)")
+        # The driver reports a refused certificate as PermissionError("... CERTIFICATE_VERIFY_FAILED ...").
+        if isinstance(exc, NoHostAvailable) and exc.errors and all(
+            isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e)
+            for e in exc.errors.values()
+        ):
+            return ConfigError("cassandra.ssl_ca_file: no node's certificate is trusted: "
+                               f"{next(iter(exc.errors.values()))}")
         if isinstance(exc, Unauthorized):
             return ServiceUnavailable(f"Cassandra refused the insert into {self.settings.keyspace}."
                                       f"{self.settings.table}: {exc}")

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ..config import CqlCredentials, FrozenModel, load_config
+from ..config import CqlClient, FrozenModel, load_config
 
 ENV_PREFIX = "IACT_HEALTH"
 DEFAULT_CONFIG_PATH = Path("/etc/iact/health.toml")
@@ -38,7 +38,7 @@ class MySQLSettings(FrozenModel):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
 
 
-class CassandraSettings(CqlCredentials):
+class CassandraSettings(CqlClient):
     enabled: bool = False
     """Run the Cassandra checks on this host (nodetool talks to the local node)."""
     nodetool: CommaList = Field(default_factory=lambda: ["nodetool"], min_length=1)

@@ -1,4 +1,5 @@
-"""``cassandra:cql_login``: the configured role can log in over CQL and read ``system.local``."""
+"""``cassandra:cql_login``: the configured role can log in over CQL (TLS with ``ssl_ca_file``, the node's
+certificate and address verified) and read ``system.local``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def cql_login_check(cfg: CassandraSettings, host: str) -> CheckResult:
         return CheckResult("cassandra", "cql_login", host, Status.UNKNOWN, "no cassandra.username configured")
     try:
         password = cfg.password()
-    except ConfigError as exc:  # the file is missing, empty or readable by others: this check fails, not the run
+        ssl_context = cfg.ssl_context()
+    except ConfigError as exc:  # a credential or CA file missing, empty or unreadable: this check fails, not the run
         return CheckResult("cassandra", "cql_login", host, Status.CRITICAL, str(exc))
     assert password is not None
     cluster = Cluster(
@@ -32,6 +34,7 @@ def cql_login_check(cfg: CassandraSettings, host: str) -> CheckResult:
         protocol_version=cfg.protocol_version,
         connect_timeout=cfg.connect_timeout_s,
         control_connection_timeout=cfg.connect_timeout_s,
+        ssl_context=ssl_context,
     )
     try:
         with stopwatch() as watch:
@@ -39,7 +42,8 @@ def cql_login_check(cfg: CassandraSettings, host: str) -> CheckResult:
             row = session.execute("SELECT release_version FROM system.local").one()
         version = getattr(row, "release_version", None)
         return CheckResult("cassandra", "cql_login", host, Status.OK, f"logged in as {cfg.username}",
-                           watch.ms, {"release_version": version, "contact_points": cfg.contact_points})
+                           watch.ms, {"release_version": version, "contact_points": cfg.contact_points,
+                                      "tls": ssl_context is not None})
     except Exception as exc:  # the driver raises many types (NoHostAvailable, AuthenticationFailed...)
         return CheckResult("cassandra", "cql_login", host, Status.CRITICAL,
                            f"CQL login as {cfg.username} failed: {describe_driver_error(exc)}", None,

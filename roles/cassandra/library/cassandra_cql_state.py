@@ -1,5 +1,4 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 """Converge Cassandra keyspaces, tables, roles and permissions to a declared state.
 
 Runs on a Cassandra node with Debian's python3-cassandra. Credentials come from a cqlshrc-style
@@ -16,12 +15,15 @@ description:
   - Compares the declared keyspaces, tables, roles and permissions with the cluster and issues only
     the CQL needed to converge (CREATE, ALTER, GRANT, REVOKE). Supports check mode.
   - Logs in with the credentials of O(login_file). When that login fails and
-    O(bootstrap_default_superuser) is true, logs in once as the default C(cassandra) role and creates
-    the login file's role as a superuser.
+    O(bootstrap_default_superuser) is true, logs in once as the default C(cassandra) role, creates
+    the login file's role as a superuser and, in the same step, logs in as that role and removes
+    superuser and login from the default role, so no run leaves C(cassandra/cassandra) usable.
+  - When O(login_file) has C(ssl = true) in C([connection]), connects with TLS, verifying the node's
+    certificate against C(certfile) of C([ssl]) and its address against the certificate's names.
 options:
   login_host: {description: Address of the node's native transport., type: str, required: true}
   login_port: {description: Native transport port., type: int, default: 9042}
-  login_file: {description: cqlshrc-style file with an [authentication] section., type: path, required: true}
+  login_file: {description: "cqlshrc-style file: [authentication], optional [connection] ssl and [ssl] certfile.", type: path, required: true}
   bootstrap_default_superuser: {description: Create the admin role through the default role if needed., type: bool, default: false}
   keyspaces: {description: "Keyspaces: name and replication map.", type: list, elements: dict, default: []}
   tables: {description: "Tables: keyspace, name, columns, partition_key, clustering, options.", type: list, elements: dict, default: []}
@@ -43,6 +45,7 @@ keyspaces_changed:
 """
 
 import configparser
+import ssl
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -95,6 +98,7 @@ class State:
         self.statements: list[str] = []
         self.keyspaces_changed: list[str] = []
         self.clusters = []
+        self.ssl_context = None
 
     # -- connections -----------------------------------------------------------------------------
     def cluster(self, username: str, password: str):
@@ -108,6 +112,7 @@ class State:
             connect_timeout=15,
             control_connection_timeout=15,
             max_schema_agreement_wait=120,
+            ssl_context=self.ssl_context,
         )
 
     def connect(self, username: str, password: str):
@@ -123,7 +128,7 @@ class State:
             finally:
                 cluster.shutdown()
             return True
-        except Exception as exc:  # noqa: BLE001 - any failure means "cannot log in"
+        except Exception as exc:
             if is_auth_failure(exc):
                 return False
             raise
@@ -132,7 +137,7 @@ class State:
         for cluster in self.clusters:
             try:
                 cluster.shutdown()
-            except Exception:  # noqa: BLE001,S110 - best effort on the way out
+            except Exception:  # noqa: S110 - best effort on the way out
                 pass
 
     def execute(self, session, cql: str, shown: str | None = None):
@@ -146,16 +151,24 @@ class State:
         if not parser.read(self.p["login_file"]):
             self.module.fail_json(msg=f"cannot read login file {self.p['login_file']}")
         try:
-            return parser.get("authentication", "username"), parser.get("authentication", "password")
+            login = parser.get("authentication", "username"), parser.get("authentication", "password")
         except (configparser.Error, KeyError) as exc:
             self.module.fail_json(msg=f"login file {self.p['login_file']} lacks [authentication]: {exc}")
-        return None, None
+            return None, None
+        if parser.getboolean("connection", "ssl", fallback=False):
+            certfile = parser.get("ssl", "certfile", fallback="")
+            if not certfile:
+                self.module.fail_json(msg=f"login file {self.p['login_file']}: ssl = true needs [ssl] certfile")
+            # The node's certificate must chain to the CA and name the address we connect to.
+            self.ssl_context = ssl.create_default_context(cafile=certfile)
+            self.ssl_context.check_hostname = True
+        return login
 
     def admin_session(self):
         username, password = self.read_login_file()
         try:
             return self.connect(username, password)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not is_auth_failure(exc):
                 raise
             if not self.p["bootstrap_default_superuser"]:
@@ -163,7 +176,7 @@ class State:
         # The admin role does not exist yet: this is the only time the default role is used.
         try:
             default = self.connect(DEFAULT_ROLE, DEFAULT_ROLE)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if is_auth_failure(exc):
                 self.module.fail_json(
                     msg=f"login as '{username}' was refused and the default role is locked: the admin "
@@ -178,7 +191,11 @@ class State:
         )
         if self.module.check_mode:
             return default
-        return self.connect(username, password)
+        # Same step: the new admin locks the default role before anything else can fail (a failed repair
+        # or grant later in the run must not leave cassandra/cassandra a working superuser).
+        admin = self.connect(username, password)
+        self.lock_default_role(admin)
+        return admin
 
     # -- keyspaces -------------------------------------------------------------------------------
     def ensure_keyspaces(self, session):
@@ -351,7 +368,7 @@ def main():
         state.ensure_permissions(session)
         if module.params["lock_default_role"]:
             state.lock_default_role(session)
-    except Exception as exc:  # noqa: BLE001 - report every driver error as a module failure
+    except Exception as exc:
         module.fail_json(msg=f"{type(exc).__name__}: {exc}", exception=traceback.format_exc(),
                          statements=state.statements)
     finally:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ class Node:
     host: testinfra.host.Host
     address: str
     port: int
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
+    """How clients reach the node: TLS verifying its certificate and address (as root's cqlshrc says), or None."""
 
     def journal(self, lines: int = 80) -> str:
         return self.host.run(f"journalctl -u cassandra.service --no-pager -n {lines}").stdout
@@ -39,7 +42,17 @@ def inventory_path(config: pytest.Config) -> str | None:
     )
 
 
-def connect(node: Node, username: str, password: str) -> tuple[Cluster, Session]:
+def verifying_context(ca_pem: str) -> ssl.SSLContext:
+    """TLS that trusts only ``ca_pem`` and checks the node's address against its certificate."""
+    context = ssl.create_default_context(cadata=ca_pem)
+    context.check_hostname = True
+    return context
+
+
+def connect(
+    node: Node, username: str, password: str, tls: ssl.SSLContext | bool | None = True
+) -> tuple[Cluster, Session]:
+    """A session pinned to ``node``; ``tls=True``: the node's own client TLS, else the given context (None: plain)."""
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([node.address]), request_timeout=60)
     cluster = Cluster(
         [node.address],
@@ -48,6 +61,7 @@ def connect(node: Node, username: str, password: str) -> tuple[Cluster, Session]
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=20,
         control_connection_timeout=20,
+        ssl_context=node.tls if tls is True else (tls or None),
     )
     return cluster, cluster.connect()
 

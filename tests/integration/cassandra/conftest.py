@@ -3,8 +3,8 @@
 Works with any inventory whose `cassandra` group has at least three hosts: molecule passes
 `--ansible-inventory`; by hand, `pytest --ansible-inventory=inventory/lab tests/integration/cassandra`.
 The admin login and each node's CQL address are read from the node itself (root's 0600 cqlshrc and
-cassandra.yaml), so no secret has to be handed to the tests. The CQL client is cassandra-driver on the
-controller, pinned to one node at a time.
+cassandra.yaml), so no secret has to be handed to the tests; so is TLS (the cqlshrc's ssl and CA file). The
+CQL client is cassandra-driver on the controller, pinned to one node at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import testinfra
 import yaml
 from cassandra.cluster import Cluster, Session
-from cassandra_testlib import Node, connect, inventory_path
+from cassandra_testlib import Node, connect, inventory_path, verifying_context
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 GROUP = "cassandra"
@@ -36,7 +36,12 @@ def nodes(pytestconfig: pytest.Config) -> list[Node]:
         spec = f"ansible://{name}" + (f"?ansible_inventory={inventory}" if inventory else "")
         host = testinfra.get_host(spec)
         conf = yaml.safe_load(host.file(CONF).content_string)
-        out.append(Node(name, host, str(conf["rpc_address"]), int(conf.get("native_transport_port", 9042))))
+        rc = configparser.ConfigParser(interpolation=None)
+        rc.read_string(host.file(CQLSHRC).content_string)
+        tls = None
+        if rc.getboolean("connection", "ssl", fallback=False):  # as the node's own clients do (roles/pki's CA)
+            tls = verifying_context(host.file(rc.get("ssl", "certfile")).content_string)
+        out.append(Node(name, host, str(conf["rpc_address"]), int(conf.get("native_transport_port", 9042)), tls))
     return out
 
 

@@ -72,6 +72,11 @@ def test_files_and_modes(nodes: list[Node]) -> None:
         "/var/lib/cassandra/tmp": ("cassandra", "cassandra", 0o700),
         "/var/log/cassandra": ("cassandra", "cassandra", 0o750),
         "/etc/systemd/system/cassandra.service": ("root", "root", 0o644),
+        # JMX login (nodetool -pwf) and the node's TLS key and PEM keystore: cassandra only.
+        "/etc/cassandra/jmxremote.password": ("cassandra", "cassandra", 0o400),
+        "/etc/cassandra/tls/node.key": ("cassandra", "cassandra", 0o400),
+        "/etc/cassandra/tls/keystore.pem": ("cassandra", "cassandra", 0o400),
+        "/etc/ssl/iact/ca.crt": ("root", "root", 0o644),
     }
     for node in nodes:
         assert node.host.user("cassandra").shell == "/usr/sbin/nologin", node.name
@@ -288,3 +293,4 @@ def test_root_cqlshrc_holds_the_admin_login(nodes: list[Node]) -> None:
         rc = configparser.ConfigParser(interpolation=None)
         rc.read_string(node.host.file("/root/.cassandra/cqlshrc").content_string)
         assert rc.get("authentication", "username") not in ("", "cassandra")
+        assert rc.getboolean("connection", "ssl") and rc.get("ssl", "certfile") == "/etc/ssl/iact/ca.crt", node.name

@@ -5,7 +5,7 @@ parse_error rows. The journal path is read by a one-shot `iact-agent collect --o
 only (the hosts have rsyslog, so the running collector reads the files), under a test `host` value.
 
 The rows are read back with the admin login from root's 0600 cqlshrc on the host (no secret is handed to
-the tests), from the controller, by partition key only.
+the tests; TLS and its CA as the cqlshrc says), from the controller, by partition key only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import json
 import shlex
+import ssl
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -55,10 +56,13 @@ def cql(node: Any) -> Any:
     rc.read_string(node.file("/root/.cassandra/cqlshrc").content_string)
     conf = yaml.safe_load(node.file("/etc/cassandra/cassandra.yaml").content_string)
     address = str(conf["rpc_address"])
+    tls = None
+    if rc.getboolean("connection", "ssl", fallback=False):  # the node's certificate and address verified
+        tls = ssl.create_default_context(cadata=node.file(rc.get("ssl", "certfile")).content_string)
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]), request_timeout=30)
     cluster = Cluster([address], auth_provider=PlainTextAuthProvider(rc.get("authentication", "username"),
                                                                      rc.get("authentication", "password")),
-                      execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=5)
+                      execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=5, ssl_context=tls)
     session = cluster.connect()
     yield session
     cluster.shutdown()

@@ -114,6 +114,38 @@ def test_local_infile_off(host):
     assert variable(host, "local_infile") == "0"
 
 
+def test_symbolic_links_and_automatic_routine_grants_off(host):
+    assert variable(host, "have_symlink") == "DISABLED"
+    assert variable(host, "automatic_sp_privileges") == "0"
+
+
+def test_audit_plugin_logs_a_failed_login_and_ddl_to_auth_log(host):
+    """server_audit (permanent) writes a failed login and a DDL statement to /var/log/auth.log, a file the
+    collector ships."""
+    assert root_sql(host, "SELECT PLUGIN_STATUS, LOAD_OPTION FROM information_schema.PLUGINS "
+                          "WHERE PLUGIN_NAME = 'SERVER_AUDIT'") == [["ACTIVE", "FORCE_PLUS_PERMANENT"]]
+    marker = f"itest_audit_{uuid.uuid4().hex[:8]}"
+    failed = host.run(f"mysql --no-defaults --protocol=TCP -h 127.0.0.1 -u {marker} --password=wrong -e 'SELECT 1'")
+    assert failed.rc != 0
+    root_sql(host, f"CREATE DATABASE {marker}")
+    root_sql(host, f"DROP DATABASE {marker}")
+    lines: list[str] = []
+    for _ in range(30):  # rsyslog writes asynchronously
+        with host.sudo():
+            lines = host.run(f"grep -F {marker} /var/log/auth.log").stdout.splitlines()
+        if len(lines) >= 3:
+            break
+        host.run("sleep 1")
+    audit = [line for line in lines if "mariadb-audit" in line]
+    assert any("FAILED_CONNECT" in line for line in audit), lines
+    assert any("CREATE DATABASE" in line.upper() for line in audit), lines
+    assert any("DROP DATABASE" in line.upper() for line in audit), lines
+    collector = host.file("/etc/iact/collector.toml")
+    if collector.exists:  # the host ships its logs: auth.log is among them
+        with host.sudo():
+            assert "/var/log/auth.log" in collector.content_string
+
+
 def test_binary_and_slow_logs(host):
     assert variable(host, "log_bin") == "1"
     assert int(variable(host, "binlog_expire_logs_seconds")) >= 86400

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import ssl
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +27,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, S
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from django.conf import settings
 from django.core import signing
+from iact_agents.config import verifying_context
 from iact_agents.errors import AgentError, ServiceUnavailable
 
 from ..config import LogStoreSettings
@@ -103,10 +103,8 @@ def _connect(cfg: LogStoreSettings) -> tuple[Session, Any]:
         password = cfg.password()
         auth = (PlainTextAuthProvider(cfg.username, password.get_secret_value())
                 if cfg.username is not None and password is not None else None)
-        ssl_context = None
-        if cfg.ssl_ca_file is not None:
-            ssl_context = ssl.create_default_context(cafile=str(cfg.ssl_ca_file))
-            ssl_context.check_hostname = False  # nodes are reached by address; the CA pins them
+        # The node's certificate must chain to the CA and name the address (roles/pki puts it in).
+        ssl_context = verifying_context(cfg.ssl_ca_file) if cfg.ssl_ca_file is not None else None
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cfg.local_dc)),
             consistency_level=ConsistencyLevel.name_to_value[cfg.consistency],

@@ -16,6 +16,7 @@ import pytest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 from django.test import Client
+from iact_agents.config import verifying_context
 from webtest_helpers import Token
 
 pytestmark = pytest.mark.integration
@@ -30,8 +31,9 @@ def writer() -> Iterator[Any]:
         "IACT_TEST_CASSANDRA_PASSWORD_FILE")
     if not (hosts and user and password_file and os.environ.get("IACT_TEST_CASSANDRA_READER_PASSWORD_FILE")):
         pytest.skip("IACT_TEST_CASSANDRA_HOSTS, _USER, _PASSWORD_FILE and _READER_PASSWORD_FILE are needed")
+    ca = os.environ.get("IACT_TEST_CASSANDRA_CA")  # the stack requires TLS
     cluster = Cluster([h.strip() for h in hosts.split(",")], protocol_version=5, auth_provider=PlainTextAuthProvider(
-        user, Path(password_file).read_text().strip()))
+        user, Path(password_file).read_text().strip()), ssl_context=verifying_context(Path(ca)) if ca else None)
     session = cluster.connect()
     try:
         yield session

@@ -5,6 +5,8 @@
 ``IACT_TEST_CASSANDRA_USER``           user allowed to write and read the log table (optional, with the next)
 ``IACT_TEST_CASSANDRA_PASSWORD_FILE``  0600 file with that user's password
 ``IACT_TEST_CASSANDRA_PORT``           CQL port (default 9042)
+``IACT_TEST_CASSANDRA_CA``             CA certificate (PEM) of the nodes: TLS, certificate and address verified
+                                        (unset: plain CQL; the stack requires TLS and sets it)
 ``IACT_TEST_CASSANDRA_KEYSPACE``       default ``iact_logs``
 ``IACT_TEST_CASSANDRA_TABLE``          default ``infrastructure_logs``
 ``IACT_TEST_CASSANDRA_CONSISTENCY``    default ``LOCAL_QUORUM``
@@ -29,6 +31,7 @@ from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
+from iact_agents.config import verifying_context
 
 ENV = "IACT_TEST_CASSANDRA_"
 
@@ -54,6 +57,7 @@ class CassandraTarget:
     keyspace: str
     table: str
     consistency: str
+    ca_file: str | None = None
 
     def toml(self) -> str:
         lines = [
@@ -69,6 +73,8 @@ class CassandraTarget:
         ]
         if self.user:
             lines += [f'username = "{self.user}"', f'password_file = "{self.password_file}"']
+        if self.ca_file:
+            lines.append(f'ssl_ca_file = "{self.ca_file}"')
         return "\n".join(lines) + "\n"
 
 
@@ -92,6 +98,7 @@ def cassandra_target() -> CassandraTarget:
         keyspace=os.environ.get(ENV + "KEYSPACE", "iact_logs"),
         table=os.environ.get(ENV + "TABLE", "infrastructure_logs"),
         consistency=os.environ.get(ENV + "CONSISTENCY", "LOCAL_QUORUM"),
+        ca_file=os.environ.get(ENV + "CA") or None,
     )
 
 
@@ -104,7 +111,8 @@ def cql(cassandra_target: CassandraTarget) -> Iterator[Any]:
     profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=t.dc),
                                consistency_level=ConsistencyLevel.name_to_value[t.consistency], request_timeout=30)
     cluster = Cluster(t.hosts, port=t.port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                      protocol_version=5, reconnection_policy=ExponentialReconnectionPolicy(0.5, 5))
+                      protocol_version=5, reconnection_policy=ExponentialReconnectionPolicy(0.5, 5),
+                      ssl_context=verifying_context(Path(t.ca_file)) if t.ca_file else None)
     session = cluster.connect()
     if os.environ.get(ENV + "CREATE_SCHEMA") == "1":
         session.execute(f"CREATE KEYSPACE IF NOT EXISTS {t.keyspace} WITH replication = "

@@ -28,6 +28,7 @@ def cassandra() -> CassandraSettings:
         "username": user,
         "password_file": password_file,
         "connect_timeout_s": 15,
+        "ssl_ca_file": os.environ.get("IACT_TEST_CASSANDRA_CA") or None,  # the stack requires TLS
     })
 
 

@@ -2,11 +2,13 @@
 """Print the whole schema of the cluster as CQL (what cqlsh's DESCRIBE SCHEMA prints).
 
 iact-ops roles/backup. The login and the node address come from root's ~/.cassandra/cqlshrc (0600, written
-by roles/cassandra), never from the command line. Uses Debian's python3-cassandra driver (as cqlsh_lite).
+by roles/cassandra), never from the command line; so does TLS (``ssl = true`` and the CA in ``[ssl] certfile``:
+the node's certificate and address are verified). Uses Debian's python3-cassandra driver (as cqlsh_lite).
 """
 
 import configparser
 import os
+import ssl
 import sys
 import warnings
 
@@ -24,7 +26,11 @@ def main() -> int:
     auth = None
     if rc.has_option("authentication", "username"):
         auth = PlainTextAuthProvider(rc.get("authentication", "username"), rc.get("authentication", "password"))
-    cluster = Cluster([host], port=port, auth_provider=auth,
+    ssl_context = None
+    if rc.getboolean("connection", "ssl", fallback=False):
+        ssl_context = ssl.create_default_context(cafile=rc.get("ssl", "certfile"))
+        ssl_context.check_hostname = True
+    cluster = Cluster([host], port=port, auth_provider=auth, ssl_context=ssl_context,
                       load_balancing_policy=WhiteListRoundRobinPolicy([host]), protocol_version=5)
     try:
         cluster.connect()

@@ -3,12 +3,14 @@
 
 Reads the login and the node address from ~/.cassandra/cqlshrc (or --cqlshrc), like cqlsh, and runs
 statements from -e, -f or standard input. Supports the cqlsh command CONSISTENCY <level>. Passwords are
-never accepted on the command line.
+never accepted on the command line. TLS as cqlsh does it: ``ssl = true`` in ``[connection]`` (or ``--ssl``),
+the CA in ``[ssl] certfile``; the node's certificate and its address are always verified here.
 """
 
 import argparse
 import configparser
 import os
+import ssl
 import sys
 
 from cassandra import ConsistencyLevel
@@ -54,6 +56,7 @@ def main():
     parser.add_argument("-u", "--username", help="role (its password must be in the cqlshrc)")
     parser.add_argument("--cqlshrc", default=os.path.expanduser("~/.cassandra/cqlshrc"))
     parser.add_argument("--request-timeout", type=float, default=60)
+    parser.add_argument("--ssl", action="store_true", help="TLS with the CA of the cqlshrc's [ssl] certfile")
     args = parser.parse_args()
 
     rc = configparser.ConfigParser(interpolation=None)
@@ -63,6 +66,13 @@ def main():
     username = args.username or rc.get("authentication", "username", fallback=None)
     password = rc.get("authentication", "password", fallback=None)
     auth = PlainTextAuthProvider(username, password) if username else None
+    ssl_context = None
+    if args.ssl or rc.getboolean("connection", "ssl", fallback=False):
+        certfile = os.environ.get("SSL_CERTFILE") or rc.get("ssl", "certfile", fallback=None)
+        if not certfile:
+            parser.error("TLS needs the CA: set [ssl] certfile in the cqlshrc (or SSL_CERTFILE)")
+        ssl_context = ssl.create_default_context(cafile=certfile)
+        ssl_context.check_hostname = True
 
     if args.execute:
         text = args.execute
@@ -74,7 +84,8 @@ def main():
 
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
                                request_timeout=args.request_timeout)
-    cluster = Cluster([host], port=port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    cluster = Cluster([host], port=port, auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                      ssl_context=ssl_context)
     session = cluster.connect(args.keyspace)
     level = ConsistencyLevel.ONE
     status = 0
@@ -89,7 +100,7 @@ def main():
             try:
                 result = session.execute(SimpleStatement(stmt, consistency_level=level),
                                          timeout=args.request_timeout)
-            except Exception as exc:  # noqa: BLE001 - report like cqlsh and go on
+            except Exception as exc:
                 print(f"<stdin>: {type(exc).__name__}: {exc}", file=sys.stderr)
                 status = 2
                 continue
