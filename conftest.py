@@ -53,7 +53,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _unexpected:
         terminalreporter.section("unexpected skips (IACT_STRICT_SKIPS=1; allow-list: tests/allowed_skips.yml)")
         for nodeid, reason in _unexpected:
-            terminalreporter.line(f"{nodeid}: {reason}")
+            terminalreporter.line(f"UNEXPECTED SKIP {nodeid}: {reason}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -37,8 +37,9 @@ import time
 
 log, scenario, failures = sys.argv[1], sys.argv[2], sys.argv[3]
 ansi = re.compile(r"\x1b\[[0-9;]*m")
-# pytest summary lines (also inside an Ansible debug list), fatal tasks, failed assertions
-failure = re.compile(r"(?:^|\")((?:FAILED|ERROR) \S+::\S+.*?|fatal: \[.*|\"msg\": \".*(?:exited|failed).*)\"?,?$")
+# pytest summary lines (also inside an Ansible debug list; the unexpected skips of conftest.py), fatal tasks,
+# failed assertions
+failure = re.compile(r"(?:^|\")((?:FAILED|ERROR|UNEXPECTED SKIP) \S+::\S+.*?|fatal: \[.*|\"msg\": \".*(?:exited|failed).*)\"?,?$")
 kept = 0
 # "default ➜ converge: Executing" on a terminal, "[default > converge] Executing" otherwise
 step = re.compile(r"(?:(\S+) \u279c (\S+):|\[(\S+) > (\S+)\]) (Executing|Executed: (.*))$")

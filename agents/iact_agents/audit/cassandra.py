@@ -302,7 +302,8 @@ def _login(facts: Facts, node: Node, username: str, password: str, *, statement:
         session.execute(statement, timeout=facts.cfg.cassandra.connect_timeout_s)
         return "logged in; the statement was allowed"
     except NoHostAvailable as exc:
-        errors = list(exc.errors.values())
+        # errors is a dict {host: error} from most driver paths, a list from some (seen on a restarted node)
+        errors = list(exc.errors.values()) if isinstance(exc.errors, dict) else list(exc.errors or [])
         first = errors[0] if errors else exc
         if isinstance(first, AuthenticationFailed):
             return f"refused: {_server_text(first)}"

@@ -187,8 +187,9 @@ def _datadir_findings(facts: Facts) -> Iterator[str]:
     for path, pst in ((datadir, st), (f"{datadir}/ibdata1", host.stat(f"{datadir}/ibdata1"))):
         if pst is not None and not _owned_by(facts, pst, user):
             yield f"{path} is owned by {host.user_name(pst.st_uid)}:{host.group_name(pst.st_gid)}, not {user}:{user}"
-    if _mode(st) & 0o007:
-        yield f"{datadir} has mode {_mode(st):04o}: others may enter it"
+    if not _mode(st) & 0o007:
+        return  # closed to others: the modes of the files inside cannot expose them (Debian's 0644 flag files)
+    yield f"{datadir} has mode {_mode(st):04o}: others may enter it"
     for entry in host.listdir(datadir):
         est = host.stat(f"{datadir}/{entry}", follow=False)
         if est is not None and stat.S_ISREG(est.st_mode) and _mode(est) & 0o007:

@@ -68,9 +68,12 @@ def chromium(ca: Path, downloads: Path | None = None) -> Iterator[webdriver.Chro
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={home / 'profile'}")
         if downloads is not None:
+            # Resolved: chromium never completes a download into a path with '..' in it (verify.yml's output
+            # folder is <scenario>/../../tests/output): it stayed a .crdownload while the server had answered.
+            downloads = downloads.resolve()
             downloads.mkdir(parents=True, exist_ok=True)
-            # Safe Browsing off: its download check waits for a verdict that cannot come (background
-            # networking is off), and the download stayed a 0-byte .crdownload (molecule run, load ~20).
+            # Safe Browsing off: with background networking off its download check could only wait for a
+            # verdict that cannot come (the stalled export was the '..' path above; this is a precaution).
             options.add_experimental_option("prefs", {
                 "download.default_directory": str(downloads),
                 "download.prompt_for_download": False,

@@ -9,8 +9,6 @@ agents/tests/integration/collector/."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -18,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from collector_support import crash_loop
 from iact_agents.collector.config import CollectorConfig
 from iact_agents.collector.daemon import Collector, StopFlag
 from iact_agents.collector.quarantine import Inflight
@@ -244,13 +243,7 @@ def test_a_record_that_kills_the_process_with_several_batches_in_flight_is_quara
     log.write_text("".join(f"Nov 27 18:00:00 h p[{i}]: {'POISON' if i == 25 else 'line'} {i}\n" for i in range(80)))
     cfg = config(tmp_path)
     out = tmp_path / "writes.jsonl"
-    codes = []
-    for _ in range(8):  # a crash loop under systemd (Restart=on-failure), bounded
-        proc = subprocess.run([sys.executable, "-c", CRASHING_RUN, cfg.model_dump_json(), str(out)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        codes.append(proc.returncode)
-        if proc.returncode == 0:
-            break
+    codes = crash_loop(CRASHING_RUN, cfg, out)  # a crash loop under systemd (Restart=on-failure), bounded
     assert codes[-1] == 0 and 2 <= codes.count(86) <= 4, codes  # inside the unit's StartLimitBurst
     writes = [json.loads(x) for x in out.read_text().splitlines()]
     assert max(int(w.get("active", 0)) for w in writes) > 1  # several batches in flight in the first run

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from collector_support import crash_loop
 from iact_agents.collector import records as records_mod
 from iact_agents.collector import tailer as tailer_mod
 from iact_agents.collector.config import CollectorConfig
@@ -140,13 +141,7 @@ def test_a_record_that_kills_the_process_is_quarantined_after_restarts(tmp_path:
     (tmp_path / "syslog").write_text(lines(30, poison_at=13))
     cfg = config(tmp_path, batch_lines=10)
     out = tmp_path / "delivered.jsonl"
-    codes = []
-    for _ in range(8):  # a crash loop under systemd (Restart=on-failure), bounded
-        proc = subprocess.run([sys.executable, "-c", CRASHING_RUN, cfg.model_dump_json(), str(out)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        codes.append(proc.returncode)
-        if proc.returncode == 0:
-            break
+    codes = crash_loop(CRASHING_RUN, cfg, out)  # a crash loop under systemd (Restart=on-failure), bounded
     assert codes[-1] == 0, codes
     assert 2 <= codes.count(86) <= 4, codes  # within the unit's start limit (roles/collector: StartLimitBurst)
     delivered = [json.loads(x) for x in out.read_text().splitlines()]
