@@ -32,7 +32,9 @@ HOSTS = ("localhost", "127.0.0.1")
 def grants(priv: dict[str, str], database: str) -> list[tuple[str, str]]:
     out = []
     for table, privileges in priv.items():
-        target = "*.*" if table == "*.*" else f"`{database}`.`{table}`"
+        # `db.table` keys name another database (iact_audit_read's `mysql.user`), as in the role
+        target = "*.*" if table == "*.*" else "`{}`.`{}`".format(*(table.split(".", 1) if "." in table
+                                                                    else (database, table)))
         out.append((target, privileges))
     return out
 

@@ -1,5 +1,6 @@
-"""What the operations pages and the API read: health results, alerts, job runs, backups, DR drills and
-data-quality results, straight from the tables the agents write (times are naive UTC there)."""
+"""What the operations pages and the API read: health results, alerts, job runs, backups, DR drills,
+data-quality results and the fleet audit, straight from the tables the agents write (times are naive UTC
+there)."""
 
 # ruff: noqa: S608  (SQL text is built only from this module's constants; values are bound)
 from __future__ import annotations
@@ -9,7 +10,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from iact_agents.audit.store import HostAudit
+from iact_agents.audit.store import latest_runs as _latest_audit_runs
+from iact_agents.dora.store import Database
 from iact_agents.storable import InvalidJson, loads
 
 from ..core import audit
@@ -225,3 +230,16 @@ def detail_text(value: Any, limit: int = 300) -> str:
     if isinstance(value, dict):
         return (str(value.get("description") or "") or json.dumps(value, default=str))[:limit]
     return "" if value is None else str(value)[:limit]
+
+
+# --- audit ----------------------------------------------------------------------------------------------
+
+def latest_audits() -> list[HostAudit]:
+    """The last compliance and security audit of every host: the query the DORA report uses
+    (:func:`iact_agents.audit.store.latest_runs`), over the web's own MySQL account."""
+    db = Database(settings.CONFIG.mysql.defaults_file, connect_timeout=settings.CONFIG.mysql.connect_timeout_s,
+                  attempts=2, base_delay=0.2)
+    try:
+        return _latest_audit_runs(db)
+    finally:
+        db.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from iact_agents.audit.store import HostAudit
+
 from ..core.tables import Column, Table
 from .service import detail_text
 
@@ -116,3 +118,24 @@ def quality_history_table(rows: Sequence[dict[str, Any]]) -> Table:
         Column("score", "Score", lambda r: r["score"], "number"),
         Column("status", "Status", lambda r: r["status"], "status"),
     ], list(rows))
+
+
+def _audit_problems(a: HostAudit) -> str:
+    return ", ".join(f"{check} ({severity}{', not judged' if status == 'error' else ''})"
+                     for check, severity, status in a.problems)
+
+
+def audits_table(rows: Sequence[HostAudit]) -> Table:
+    return Table("audits", "Last audit of every host (iact-agent audit, weekly)", [
+        Column("host", "Host", lambda a: a.host),
+        Column("finished_at", "Finished (UTC)", lambda a: a.finished_at, "time"),
+        Column("outcome", "Outcome", lambda a: a.outcome, "status"),
+        Column("checks", "Checks", lambda a: a.checks, "number"),
+        Column("passed", "Pass", lambda a: a.passed, "number"),
+        Column("failed", "Fail", lambda a: a.failed, "number"),
+        Column("failed_high", "Fail high+", lambda a: a.failed_high, "number"),
+        Column("not_applicable", "N/A", lambda a: a.not_applicable, "number"),
+        Column("errors", "Not judged", lambda a: a.errors, "number"),
+        Column("problems", "Failed or not judged", _audit_problems),
+        Column("run_id", "Run", lambda a: a.run_id),
+    ], list(rows), empty="No audit recorded yet: the weekly job (or make audit) has not run.")

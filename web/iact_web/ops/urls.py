@@ -12,4 +12,5 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("recovery/", views.recovery, name="recovery"),
     path("quality/", views.quality, name="quality"),
+    path("audit/", views.audit_page, name="audit"),
 ]

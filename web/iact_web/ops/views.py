@@ -1,5 +1,5 @@
 """Operations pages: health per host and check, alerts (acknowledge), job runs, backups and DR drills,
-data quality. Every table exports as CSV (``?export=<table>``) from the definition the page renders."""
+data quality, the fleet audit. Every table exports as CSV (``?export=<table>``) from the definition the page renders."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from iact_agents.errors import AgentError
 
 from ..api.errors import BadParameter
 from ..api.params import Param, choice, form_query, int_between, parse_query, text
@@ -19,6 +20,7 @@ from ..core.tables import Table, find
 from . import service
 from .tables import (
     alerts_table,
+    audits_table,
     drills_table,
     health_table,
     job_runs_table,
@@ -54,6 +56,9 @@ def _page(request: HttpRequest, template: str, nav: str, params: list[Param],
         return render(request, template, context, status=400)
     except DatabaseError as exc:
         context.update(error=f"the metrics store cannot be read now ({exc.args[0] if exc.args else 'error'})")
+        return render(request, template, context, status=503)
+    except AgentError as exc:  # read through the agents' own store code (the audit page)
+        context.update(error=f"the metrics store cannot be read now ({exc})")
         return render(request, template, context, status=503)
     context.update(tables=tables, **extra)
     return render(request, template, context)
@@ -119,3 +124,12 @@ def quality(request: HttpRequest) -> HttpResponse:
         return [quality_table(checks), quality_history_table(service.quality_history())], {"score": score}
 
     return _page(request, "iact_web/ops/quality.html", "quality", [], build)
+
+
+def audit_page(request: HttpRequest) -> HttpResponse:
+    def build(values: dict[str, Any]) -> tuple[list[Table], dict[str, Any]]:
+        audits = service.latest_audits()
+        counts = {o: sum(1 for a in audits if a.outcome == o) for o in ("passed", "failed", "incomplete")}
+        return [audits_table(audits)], {"counts": counts}
+
+    return _page(request, "iact_web/ops/audit.html", "audit", [], build)

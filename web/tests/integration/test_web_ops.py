@@ -139,3 +139,31 @@ def test_live_endpoint_counts(health_db: pymysql.Connection, host: str, api_toke
     assert after["open_alerts"] == before["open_alerts"] + 1
     assert set(after) >= {"open_alerts", "acknowledged_alerts", "critical_alerts", "health_problems",
                           "failed_jobs_24h", "updated_at"}
+
+
+def test_the_audit_page_shows_the_last_audit_of_every_host(dora_db: pymysql.Connection, browser: Client) -> None:
+    """The deployment audits every host (roles/audit): the page and its CSV show each host's newest run with
+    its counts, and names every check of that run that failed or could not be judged."""
+    with dora_db.cursor() as cur:
+        cur.execute("SELECT run_id, host, outcome, checks, passed, failed FROM audit_runs "
+                    "ORDER BY host, finished_at DESC, id DESC")
+        newest: dict[str, tuple[Any, ...]] = {}
+        for row in cur.fetchall():
+            newest.setdefault(row[1], row)
+        cur.execute("SELECT run_id, check_id FROM audit_results WHERE status IN ('fail', 'error')")
+        problems: dict[str, set[str]] = {}
+        for run_id, check_id in cur.fetchall():
+            problems.setdefault(run_id, set()).add(check_id)
+    assert newest, "no audit recorded: the audit role audits every host when it deploys"
+    page = browser.get("/ops/audit/")
+    assert page.status_code == 200
+    assert f"Hosts passed: {sum(1 for r in newest.values() if r[2] == 'passed')}" in page.content.decode()
+    exported = browser.get("/ops/audit/?export=audits")
+    rows = {r["host"]: r for r in csv.DictReader(io.StringIO(exported.content.decode()))}
+    assert set(rows) == set(newest)
+    for host, (run_id, _, outcome, checks, passed, failed) in newest.items():
+        row = rows[host]
+        assert (row["run_id"], row["outcome"], row["checks"], row["passed"], row["failed"]) == (
+            run_id, outcome, str(checks), str(passed), str(failed)), host
+        named = set(re.findall(r"(\S+) \(", row["problems"]))  # "<check id> (<severity>[, not judged])"
+        assert named == problems.get(run_id, set()), host

@@ -52,7 +52,8 @@ def test_djangos_own_tables_are_exactly_the_ones_iact_app_may_create() -> None:
 def test_iact_app_can_change_nothing_the_agents_own_except_an_alerts_status() -> None:
     grants = _app_grants()
     agents_tables = {"deployments", "changes", "incidents", "deployment_changes", "dora_metrics",
-                     "dora_rejected_events", "health_checks", "alert_notifications", "quality_results", "dr_drills"}
+                     "dora_rejected_events", "health_checks", "alert_notifications", "quality_results", "dr_drills",
+                     "audit_runs", "audit_results"}
     for table in agents_tables:
         assert grants[table] == "SELECT", table
     assert grants["alerts"] == "SELECT,UPDATE (STATUS)"
