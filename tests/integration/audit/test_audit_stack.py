@@ -315,8 +315,12 @@ PLANTS: dict[str, Plant] = {
         h, MARIADB_PLANT, "[mysqld]\nsymbolic-links = 1\n"), "startup options: --symbolic_links=1"),
     "an empty secure_file_priv in a configuration file": Plant("mysql.secure_file_priv", "mysql", lambda h: created(
         h, MARIADB_PLANT, "[mysqld]\nsecure-file-priv =\n"), "startup options: --secure-file-priv is empty"),
+    # require_secure_transport (roles/mysql's default) covers every account: it is turned off for the plant and
+    # back to what it was.
     "a remote account without TLS": Plant("mysql.tls_remote", "mysql", lambda h: statements(
-        h, "CREATE USER 'itest_plain'@'10.99.%' ACCOUNT LOCK", "DROP USER IF EXISTS 'itest_plain'@'10.99.%'"),
+        h, "SET GLOBAL require_secure_transport = OFF; CREATE USER 'itest_plain'@'10.99.%' ACCOUNT LOCK",
+        "DROP USER IF EXISTS 'itest_plain'@'10.99.%'; SET GLOBAL require_secure_transport = "
+        + sql(h, "SELECT @@GLOBAL.require_secure_transport").strip()),
         "'itest_plain'@'10.99.%' without REQUIRE SSL/X509"),
     "a data directory open to others": Plant("mysql.datadir", "mysql", lambda h: chmodded(
         h, "/var/lib/mysql", "0755"), "/var/lib/mysql has mode 0755"),

@@ -93,9 +93,10 @@ def test_root_only_through_unix_socket(host):
 def test_root_cannot_log_in_over_tcp(host, address):
     if address == "bind":
         address = variable(host, "bind_address").split(",")[-1].strip()
-    # A wrong password and no password must both be refused; the socket is not used with --protocol=TCP.
+    # A wrong password and no password must both be refused; the socket is not used with --protocol=TCP. Over TLS
+    # (--ssl), so that it is the login that is refused, not the plain-text transport (require_secure_transport).
     for extra in ("", "--password=not-the-password"):
-        result = host.run(f"mysql --no-defaults --protocol=TCP -h {address} -u root {extra} -e 'SELECT 1'")
+        result = host.run(f"mysql --no-defaults --ssl --protocol=TCP -h {address} -u root {extra} -e 'SELECT 1'")
         assert result.rc != 0
         assert "access denied" in result.stderr.lower(), result.stderr
 
@@ -125,7 +126,8 @@ def test_audit_plugin_logs_a_failed_login_and_ddl_to_auth_log(host):
     assert root_sql(host, "SELECT PLUGIN_STATUS, LOAD_OPTION FROM information_schema.PLUGINS "
                           "WHERE PLUGIN_NAME = 'SERVER_AUDIT'") == [["ACTIVE", "FORCE_PLUS_PERMANENT"]]
     marker = f"itest_audit_{uuid.uuid4().hex[:8]}"
-    failed = host.run(f"mysql --no-defaults --protocol=TCP -h 127.0.0.1 -u {marker} --password=wrong -e 'SELECT 1'")
+    failed = host.run(f"mysql --no-defaults --ssl --protocol=TCP -h 127.0.0.1 -u {marker} --password=wrong "
+                      "-e 'SELECT 1'")
     assert failed.rc != 0
     root_sql(host, f"CREATE DATABASE {marker}")
     root_sql(host, f"DROP DATABASE {marker}")
