@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit.store import HostAudit
+from ..fsutil import replace_atomically
 from .metrics import ALL_SERVICES
 
 HEADLINE = (
@@ -322,8 +321,8 @@ def render_audits_html(data: ReportData) -> str:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` atomically (tmp + fsync + rename); False, and nothing written, when it is already
-    there."""
+    """Write ``text`` atomically and durably (mode 0644, :func:`iact_agents.fsutil.replace_atomically`);
+    False, and nothing written, when it is already there."""
     data = text.encode("utf-8")
     try:
         if path.read_bytes() == data:
@@ -331,15 +330,5 @@ def write_if_changed(path: Path, text: str) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, data, 0o644)
     return True

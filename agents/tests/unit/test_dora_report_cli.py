@@ -88,6 +88,16 @@ def test_write_if_changed(tmp_path: Path) -> None:
     assert write_if_changed(path, "b") is True
     assert path.read_text() == "b"
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)  # the web server and operators read it
+
+
+def test_write_if_changed_is_durable(tmp_path: Path, sync_calls: list[str]) -> None:
+    path = tmp_path / "r.html"
+    path.write_text("a")
+    assert write_if_changed(path, "a") is False
+    assert sync_calls == []
+    assert write_if_changed(path, "b") is True
+    assert sync_calls == ["fsync file", "replace", "fsync dir"]
 
 
 def test_config_precedence_and_errors(tmp_path: Path) -> None:

@@ -295,6 +295,24 @@ def test_offset_store_round_trip_and_atomic_write(tmp_path: Path) -> None:
     assert store.commits == commits  # unchanged state: no write
 
 
+def test_offset_store_commit_is_durable_before_it_returns(tmp_path: Path, sync_calls: list[str]) -> None:
+    """The committed file is fsynced before the rename and the folder after it (a machine crash right after
+    commit() returns keeps the position)."""
+    store = OffsetStore(tmp_path)
+    store.load()
+    store.commit("journal:j", JournalState("c1", 1))
+    assert sync_calls == ["fsync file", "replace", "fsync dir"]
+
+
+def test_offset_store_unwritable_state_is_a_state_error(tmp_path: Path) -> None:
+    store = OffsetStore(tmp_path / "state")
+    store.load()
+    (tmp_path / "state").rmdir()
+    with pytest.raises(StateError, match="cannot write the state"):
+        store.commit("journal:j", JournalState("c1", 1))
+    assert store.commits == 0
+
+
 def test_offset_store_ignores_a_leftover_tmp_file(tmp_path: Path) -> None:
     store = OffsetStore(tmp_path)
     store.load()
