@@ -215,7 +215,8 @@ def node_has_partition(c: Cluster, node: str, drill_id: str, batch: str) -> int:
     return len([line for line in out.splitlines() if line.strip().endswith("-Data.db")])
 
 
-def run_drill(args: argparse.Namespace) -> Report:
+def run_drill(args: argparse.Namespace) -> tuple[Report, Path]:
+    """The drill, then its report in ``args.report_dir`` whatever happened: the report and its JSON file."""
     drill_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     rep = Report(drill_id, args.inventory, started_at=now().isoformat())
     c = connect(args.inventory)
@@ -226,140 +227,183 @@ def run_drill(args: argparse.Namespace) -> Report:
         rep.error = str(exc)
     finally:
         rep.finished_at = now().isoformat()
-        record(c, rep)
+        path = record(c, rep, Path(args.report_dir))
         disconnect_all(c.state)
-    return rep
+    return rep, path
 
 
-def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:  # noqa: PLR0915 - one linear story
-    db = c.groups["mysql"][0]
+@dataclass(frozen=True)
+class Plan:
+    """Who plays which part in one drill."""
+
+    drill_id: str
+    db: str
+    """The MariaDB host: wiped and restored to the manifest's binary-log position."""
+    coord: str
+    """A Cassandra node that stays up: writes and reads the markers."""
+    victim: str
+    """The Cassandra node that is wiped and restored from its snapshot."""
+    markers: int
+    """Marker rows per batch (A before the backup, B after it)."""
+
+
+def make_plan(c: Cluster, drill_id: str, args: argparse.Namespace) -> Plan:
     nodes = c.groups["cassandra"]
     victim = args.cassandra_node or nodes[-1]
-    coord = next(n for n in nodes if n != victim)
-    n = args.markers
-    did = rep.drill_id
+    return Plan(drill_id, c.groups["mysql"][0], next(n for n in nodes if n != victim), victim, args.markers)
 
-    # --- preflight
+
+def execute(c: Cluster, rep: Report, args: argparse.Namespace) -> None:
+    """The steps of the module docstring, in order; raises DrillError at the first failed step or check."""
+    p = make_plan(c, rep.drill_id, args)
+    preflight(c, rep, p, force=args.force)
+    write_markers(c, rep, p, "A")
+    back_up(c, rep, p)
+    write_markers(c, rep, p, "B")
+    position, cass_expected = take_manifest(c, rep, p)
+    disaster = declare_disaster(c, rep, p)
+    # A failed MySQL verification is reported after the Cassandra node is restored too: a drill must never
+    # leave its victim node wiped.
+    mysql_error, t_mysql = restore_mysql(c, rep, p, position, disaster)
+    t_cass = restore_cassandra_node(c, rep, p.victim, cass_expected, p.markers)
+    rep.rpo_s["cassandra_node_from_snapshot"] = round(
+        (disaster.at - datetime.fromisoformat(cass_expected["A"]["newest"])).total_seconds(), 3)
+    rep.rto_s["cassandra_node"] = round(t_cass - disaster.clock, 2)
+    rep.rto_s["total"] = round(max(t_mysql, t_cass) - disaster.clock, 2)
+    if mysql_error is not None:
+        raise mysql_error
+    rep.throughput_mb_s = throughput(rep)
+    # Scratch data of the drill: the report keeps what was measured.
+    mysql(c, p.db, "DROP DATABASE IF EXISTS iact_drill")
+    cql(c, p.coord, "drop")
+    c.run(p.db, "rm -rf /var/lib/mysql.pre-restore")
+
+
+def preflight(c: Cluster, rep: Report, p: Plan, *, force: bool) -> None:
+    """MariaDB answers, the ring is healthy (unless ``force``), the backup tool is there; the marker tables."""
     t0 = time.monotonic()
-    mysql(c, db, "SELECT 1")
-    ring = c.ring(coord)
-    if not ring["ok"] and not args.force:
+    mysql(c, p.db, "SELECT 1")
+    ring = c.ring(p.coord)
+    if not ring["ok"] and not force:
         raise DrillError(f"the Cassandra cluster is not healthy ({ring['reason']}); fix it or pass --force")
-    for host in [db, victim]:
+    for host in [p.db, p.victim]:
         c.run(host, f"test -x {BACKUP}")
-    c.put(coord, ROOT / "drill" / "remote" / "cql_markers.py", CQL_HELPER)
-    c.put(victim, ROOT / "drill" / "remote" / "cql_markers.py", CQL_HELPER)
-    cql(c, coord, "setup")
-    mysql(c, db, "CREATE DATABASE IF NOT EXISTS iact_drill; CREATE TABLE IF NOT EXISTS iact_drill.markers ("
-              " id BIGINT AUTO_INCREMENT PRIMARY KEY, drill_id VARCHAR(64) NOT NULL, batch CHAR(1) NOT NULL,"
-              " seq INT NOT NULL, payload CHAR(64) NOT NULL, written_at DATETIME(6) NOT NULL,"
-              " UNIQUE KEY uq_marker (drill_id, batch, seq)) ENGINE=InnoDB")
-    rep.step("preflight", t0, mysql_host=db, cassandra_victim=victim)
+    c.put(p.coord, ROOT / "drill" / "remote" / "cql_markers.py", CQL_HELPER)
+    c.put(p.victim, ROOT / "drill" / "remote" / "cql_markers.py", CQL_HELPER)
+    cql(c, p.coord, "setup")
+    mysql(c, p.db, "CREATE DATABASE IF NOT EXISTS iact_drill; CREATE TABLE IF NOT EXISTS iact_drill.markers ("
+                   " id BIGINT AUTO_INCREMENT PRIMARY KEY, drill_id VARCHAR(64) NOT NULL, batch CHAR(1) NOT NULL,"
+                   " seq INT NOT NULL, payload CHAR(64) NOT NULL, written_at DATETIME(6) NOT NULL,"
+                   " UNIQUE KEY uq_marker (drill_id, batch, seq)) ENGINE=InnoDB")
+    rep.step("preflight", t0, mysql_host=p.db, cassandra_victim=p.victim)
 
-    def write_batch(batch: str) -> None:
-        values = ", ".join(f"('{did}', '{batch}', {i}, SHA2('{did}/{batch}/{i}', 256), NOW(6))" for i in range(n))
-        insert = "INSERT INTO iact_drill.markers (drill_id, batch, seq, payload, written_at) VALUES "
-        mysql(c, db, insert + values)
-        cql(c, coord, "write", did, batch, str(n))
 
-    # --- batch A, backup, batch B
+def write_markers(c: Cluster, rep: Report, p: Plan, batch: str) -> None:
+    """``p.markers`` rows of ``batch`` into MySQL and Cassandra."""
     t0 = time.monotonic()
-    write_batch("A")
-    rep.step("markers_a", t0, rows=n)
+    did, n = p.drill_id, p.markers
+    values = ", ".join(f"('{did}', '{batch}', {i}, SHA2('{did}/{batch}/{i}', 256), NOW(6))" for i in range(n))
+    insert = "INSERT INTO iact_drill.markers (drill_id, batch, seq, payload, written_at) VALUES "
+    mysql(c, p.db, insert + values)
+    cql(c, p.coord, "write", did, batch, str(n))
+    rep.step(f"markers_{batch.lower()}", t0, rows=n)
 
-    t0 = time.monotonic()
-    line = c.run(db, f"{BACKUP} run mysql").strip().splitlines()[-1].split()
-    dt = time.monotonic() - t0
-    rep.mysql.update(backup_id=line[0], backup_bytes=int(line[1]), backup_wall_s=round(dt, 2))
-    rep.step("backup_mysql", t0, id=line[0])
-    t0 = time.monotonic()
-    line = c.run(victim, f"{BACKUP} run cassandra").strip().splitlines()[-1].split()
-    dt = time.monotonic() - t0
-    rep.cassandra.update(backup_id=line[0], backup_bytes=int(line[1]), backup_wall_s=round(dt, 2))
-    rep.step("backup_cassandra", t0, id=line[0])
-    if c.run(victim, "nodetool listsnapshots | grep -c ' iact-' || true").strip() not in ("0", ""):
-        raise DrillError(f"the backup left a snapshot on {victim}")
 
-    t0 = time.monotonic()
-    write_batch("B")
-    rep.step("markers_b", t0, rows=n)
+def back_up(c: Cluster, rep: Report, p: Plan) -> None:
+    """A MariaDB backup and the victim node's snapshot, with ``iact-backup run``; no snapshot left behind."""
+    for kind, host, part in (("mysql", p.db, rep.mysql), ("cassandra", p.victim, rep.cassandra)):
+        t0 = time.monotonic()
+        line = c.run(host, f"{BACKUP} run {kind}").strip().splitlines()[-1].split()
+        dt = time.monotonic() - t0
+        part.update(backup_id=line[0], backup_bytes=int(line[1]), backup_wall_s=round(dt, 2))
+        rep.step(f"backup_{kind}", t0, id=line[0])
+    if c.run(p.victim, "nodetool listsnapshots | grep -c ' iact-' || true").strip() not in ("0", ""):
+        raise DrillError(f"the backup left a snapshot on {p.victim}")
 
-    # --- pre-disaster manifest and the last binary-log shipment
+
+def take_manifest(c: Cluster, rep: Report, p: Plan) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The pre-disaster state (table manifest, binary-log position, both Cassandra batches) and the last
+    binary-log shipment: the MySQL recovery position and what Cassandra must hold after the restore."""
     t0 = time.monotonic()
-    manifest, at, position = table_manifest(c, db)
+    manifest, at, position = table_manifest(c, p.db)
     until = (at + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
-    c.run(db, f"{BACKUP} binlogs")
-    cass_expected = {b: cql(c, coord, "read", did, b) for b in ("A", "B")}
+    c.run(p.db, f"{BACKUP} binlogs")
+    cass_expected = {b: cql(c, p.coord, "read", p.drill_id, b) for b in ("A", "B")}
     for b, r in cass_expected.items():
-        if r["count"] != n:
-            raise DrillError(f"Cassandra batch {b}: {r['count']} rows written, {n} expected (before the disaster)")
+        if r["count"] != p.markers:
+            raise DrillError(f"Cassandra batch {b}: {r['count']} rows written, {p.markers} expected (before the"
+                             " disaster)")
     rep.mysql["manifest"] = manifest
     rep.mysql["recovery_point"] = until
     rep.mysql["recovery_position"] = position
     rep.cassandra["manifest"] = cass_expected
     rep.step("manifest", t0, tables=len(manifest))
+    return position, cass_expected
 
-    # --- disaster
-    disaster = now()
-    t_disaster = time.monotonic()
-    rep.steps.append({"step": "disaster_declared", "at": disaster.isoformat()})
-    print(f"drill: DISASTER declared at {disaster.isoformat()}", flush=True)
-    c.run(db, "systemctl stop mariadb && find /var/lib/mysql -mindepth 1 -delete && ls -A /var/lib/mysql | wc -l")
-    c.run(victim, "systemctl stop cassandra && for d in data commitlog hints saved_caches; do"
-                  " find /var/lib/cassandra/$d -mindepth 1 -delete; done")
 
-    # --- restore MariaDB to the recovery point, verify while no client can write
+@dataclass(frozen=True)
+class Disaster:
+    at: datetime
+    """Wall-clock time, for the RPOs (against the rows' timestamps)."""
+    clock: float
+    """time.monotonic(), for the RTOs."""
+
+
+def declare_disaster(c: Cluster, rep: Report, p: Plan) -> Disaster:
+    """MariaDB stopped and its data directory wiped, the victim node stopped and its data wiped."""
+    disaster = Disaster(now(), time.monotonic())
+    rep.steps.append({"step": "disaster_declared", "at": disaster.at.isoformat()})
+    print(f"drill: DISASTER declared at {disaster.at.isoformat()}", flush=True)
+    c.run(p.db, "systemctl stop mariadb && find /var/lib/mysql -mindepth 1 -delete && ls -A /var/lib/mysql | wc -l")
+    c.run(p.victim, "systemctl stop cassandra && for d in data commitlog hints saved_caches; do"
+                    " find /var/lib/cassandra/$d -mindepth 1 -delete; done")
+    return disaster
+
+
+def restore_mysql(c: Cluster, rep: Report, p: Plan, position: str,
+                  disaster: Disaster) -> tuple[DrillError | None, float]:
+    """Restore MariaDB to ``position`` and verify it while no client can write (markers, every table's count
+    and checksum against the manifest); the verification's failure (returned, not raised: the Cassandra node
+    must be restored first) and the time (monotonic) MariaDB was released."""
+    n, manifest = p.markers, rep.mysql["manifest"]
     t0 = time.monotonic()
-    with restore_key(c, [db]):
-        c.run(db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']}"
-                  f" --until-position {shlex.quote(position)} --hold")
+    with restore_key(c, [p.db]):
+        c.run(p.db, f"{BACKUP} restore-mysql --backup {rep.mysql['backup_id']}"
+                    f" --until-position {shlex.quote(position)} --hold")
     rep.mysql["restore_s"] = round(time.monotonic() - t0, 2)
-    rep.mysql["encryption"] = encryption(c, db, f"/var/backups/iact-backup/restore/{rep.mysql['backup_id']}")
+    rep.mysql["encryption"] = encryption(c, p.db, f"/var/backups/iact-backup/restore/{rep.mysql['backup_id']}")
     rep.step("restore_mysql", t0)
     t0 = time.monotonic()
-    got, _, _ = table_manifest(c, db)
+    got, _, _ = table_manifest(c, p.db)
     diffs = {t: {"before": manifest.get(t), "after": got.get(t)} for t in set(manifest) | set(got)
              if manifest.get(t) != got.get(t)}
-    markers = mysql(c, db, "SELECT batch, COUNT(*), MAX(written_at) FROM iact_drill.markers"  # noqa: S608
-                           f" WHERE drill_id = '{did}' GROUP BY batch")
+    markers = mysql(c, p.db, "SELECT batch, COUNT(*), MAX(written_at) FROM iact_drill.markers"  # noqa: S608
+                             f" WHERE drill_id = '{p.drill_id}' GROUP BY batch")
     counts = {r[0]: int(r[1]) for r in markers}
     rep.mysql["markers_restored"] = counts
     rep.mysql["table_differences"] = diffs
-    c.run(db, f"{BACKUP} release-mysql")
+    c.run(p.db, f"{BACKUP} release-mysql")
     t_mysql = time.monotonic()
-    # A failed MySQL verification is reported after the Cassandra node is restored too: a drill must never
-    # leave its victim node wiped.
-    mysql_error = None
     if counts != {"A": n, "B": n}:
-        mysql_error = DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}")
-    elif diffs:
-        mysql_error = DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}")
-    else:
-        newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-        rep.rpo_s["mysql"] = round((disaster - newest).total_seconds(), 3)
-        rep.rto_s["mysql"] = round(t_mysql - t_disaster, 2)
-        rep.step("verify_mysql", t0, tables=len(got), markers=counts)
+        return DrillError(f"MySQL markers after the restore: {counts}, expected {{'A': {n}, 'B': {n}}}"), t_mysql
+    if diffs:
+        return DrillError(f"MySQL tables differ from the pre-disaster manifest: {sorted(diffs)}"), t_mysql
+    newest = datetime.strptime(max(r[2] for r in markers), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    rep.rpo_s["mysql"] = round((disaster.at - newest).total_seconds(), 3)
+    rep.rto_s["mysql"] = round(t_mysql - disaster.clock, 2)
+    rep.step("verify_mysql", t0, tables=len(got), markers=counts)
+    return None, t_mysql
 
-    # --- restore the Cassandra node, verify its own SSTables, repair, verify all
-    t_cass = restore_cassandra_node(c, rep, victim, cass_expected, n)
-    rep.rpo_s["cassandra_node_from_snapshot"] = round(
-        (disaster - datetime.fromisoformat(cass_expected["A"]["newest"])).total_seconds(), 3)
-    rep.rto_s["cassandra_node"] = round(t_cass - t_disaster, 2)
-    rep.rto_s["total"] = round(max(t_mysql, t_cass) - t_disaster, 2)
-    if mysql_error is not None:
-        raise mysql_error
 
+def throughput(rep: Report) -> dict[str, float]:
+    """MB/s of each backup and restore, from the sizes and wall times in the report."""
     mb = 1024 * 1024
-    rep.throughput_mb_s = {
+    return {
         "mysql_backup": round(rep.mysql["backup_bytes"] / mb / rep.mysql["backup_wall_s"], 2),
         "mysql_restore": round(rep.mysql["backup_bytes"] / mb / rep.mysql["restore_s"], 2),
         "cassandra_backup": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["backup_wall_s"], 2),
         "cassandra_restore": round(rep.cassandra["backup_bytes"] / mb / rep.cassandra["restore_s"], 2),
     }
-    # Scratch data of the drill: the report keeps what was measured.
-    mysql(c, db, "DROP DATABASE IF EXISTS iact_drill")
-    cql(c, coord, "drop")
-    c.run(db, "rm -rf /var/lib/mysql.pre-restore")
 
 
 def restore_cassandra_node(c: Cluster, rep: Report, victim: str, cass_expected: dict[str, dict[str, Any]],
@@ -406,9 +450,9 @@ def encryption(c: Cluster, host: str, download: str) -> str:
     return out or "none"
 
 
-def record(c: Cluster, rep: Report) -> None:
-    """JSON + Markdown report files, a job_runs row and (when migration 0012 is applied) a dr_drills row."""
-    out = Path(rep_dir)
+def record(c: Cluster, rep: Report, out: Path) -> Path:
+    """JSON + Markdown report files in ``out`` (the JSON file's path is returned), a job_runs row and (when
+    migration 0012 is applied) a dr_drills row."""
     out.mkdir(parents=True, exist_ok=True)
     base = out / f"drill-{rep.drill_id}"
     base.with_suffix(".json").write_text(json.dumps(rep.__dict__, indent=2, default=str) + "\n")
@@ -426,10 +470,14 @@ def record(c: Cluster, rep: Report) -> None:
         detail = {k: v for k, v in s.items() if k not in ("step", "seconds")}
         md.append(f"| {s['step']} | {s.get('seconds', '')} | {json.dumps(detail, default=str)} |")
     base.with_suffix(".md").write_text("\n".join(md) + "\n")
-    rep.report_path = str(base.with_suffix(".json"))  # type: ignore[attr-defined]
     db = c.groups.get("mysql", [None])[0]
-    if db is None:
-        return
+    if db is not None:
+        record_in_mysql(c, rep, db)
+    return base.with_suffix(".json")
+
+
+def record_in_mysql(c: Cluster, rep: Report, db: str) -> None:
+    """A job_runs row, and a dr_drills row when migration 0012 is applied (a failure is only printed)."""
     summary = json.dumps({"rpo_s": rep.rpo_s, "rto_s": rep.rto_s, "throughput_mb_s": rep.throughput_mb_s,
                           "error": rep.error[:300]})
     st, fin = rep.started_at[:26].replace("T", " "), rep.finished_at[:26].replace("T", " ")
@@ -453,26 +501,21 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-rep_dir = str(ROOT / ".lab" / "reports")
-
-
 def main(argv: list[str] | None = None) -> int:
-    global rep_dir  # noqa: PLW0603 - one setting for record()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--inventory", default=os.environ.get("IACT_INVENTORY", "inventory/lab"))
-    p.add_argument("--report-dir", default=os.environ.get("IACT_DRILL_REPORT_DIR", rep_dir))
+    p.add_argument("--report-dir", default=os.environ.get("IACT_DRILL_REPORT_DIR", str(ROOT / ".lab" / "reports")))
     p.add_argument("--cassandra-node", default=os.environ.get("IACT_DRILL_CASSANDRA_NODE"))
     p.add_argument("--markers", type=int, default=int(os.environ.get("IACT_DRILL_MARKERS", "200")))
     p.add_argument("--force", action="store_true", help="run even when the Cassandra cluster is not all UN")
     args = p.parse_args(argv)
-    rep_dir = args.report_dir
     try:
-        rep = run_drill(args)
+        rep, path = run_drill(args)
     except DrillError as exc:
         print(f"drill: error: {exc}", file=sys.stderr)
         return 1
     print(f"drill: {rep.status.upper()}  RPO {rep.rpo_s}  RTO {rep.rto_s}  MB/s {rep.throughput_mb_s}")
-    print(f"drill: report {getattr(rep, 'report_path', '?')} (and .md)")
+    print(f"drill: report {path} (and .md)")
     if rep.error:
         print(f"drill: error: {rep.error}", file=sys.stderr)
     return 0 if rep.status == "success" else 1

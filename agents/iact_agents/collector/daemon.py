@@ -37,11 +37,13 @@ from typing import Protocol
 
 from ..errors import AgentError
 from .config import CollectorConfig
+from .journal import JournalReader
 from .position import FileState, JournalState, OffsetStore, SourceState
 from .quarantine import CRASHES_BEFORE_QUARANTINE, Inflight, Quarantine, QuarantineStats
 from .records import Record
 from .sink import DeliveryAborted, Refused
-from .tailer import Batch, FileTailer, JournalReader, Source, TailParams
+from .source import Batch, Source
+from .tailer import FileTailer, TailParams
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ generation only counts truncations that left the first line identical.
 The row key of a file line is ``<file_id>:<offset of the line start, 16 digits>``; of a journal entry, its
 cursor. Both are derived from the position only, so a replay after a crash rewrites the same rows.
 
-Offsets are committed by :class:`OffsetStore` with tmp file + fsync + rename + fsync of the directory, and
-the daemon commits only after Cassandra acknowledged every row of the batch.
+Offsets are committed by :class:`OffsetStore` with tmp file + fsync + rename + fsync of the directory
+(:func:`iact_agents.fsutil.replace_atomically`), and the daemon commits only after Cassandra acknowledged
+every row of the batch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AgentError
-from ..fsutil import write_all_and_sync
+from ..fsutil import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -185,19 +186,8 @@ class OffsetStore:
         if quarantine is not None:
             doc["quarantine"] = quarantine
         data = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                write_all_and_sync(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            replace_atomically(self.path, data, 0o600)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write the state: {exc.strerror}") from None
         self.commits += 1

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import write_all_and_sync
+from ..fsutil import replace_atomically, write_all_and_sync
 from ..storable import clean_text
 
 log = logging.getLogger(__name__)
@@ -284,9 +284,7 @@ class Inflight:
             self.path.unlink()
 
     def _write(self, note: Note) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            tmp.write_text(json.dumps(asdict(note)), encoding="utf-8")
-            os.replace(tmp, self.path)
+            replace_atomically(self.path, json.dumps(asdict(note)).encode("utf-8"), 0o640, sync=False)
         except OSError as exc:
             log.warning("%s: cannot note the batches in flight: %s", self.path, exc.strerror)

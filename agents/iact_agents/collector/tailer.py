@@ -1,9 +1,5 @@
-"""Readers: files followed across rotation and truncation, and the systemd journal through ``journalctl``.
-
-Every reader hands out one :class:`Batch` at a time: records plus the position *after* them. The daemon
-writes the records, and only when Cassandra acknowledged them commits the batch's state and calls
-:meth:`ack`; a reader never reads ahead of the one batch in flight, so memory is bounded by the batch
-limits (lines and bytes), and a reader whose sink is down simply is not asked for more.
+"""The file reader: files followed across rotation and truncation. It hands out one batch at a time and
+never reads ahead of the batch in flight (:mod:`.source`); the journal reader is :mod:`.journal`.
 
 Files
     * only complete lines are read; a partial last line waits for its newline (a line longer than
@@ -25,10 +21,6 @@ Files
       compressed or not, that is at least as recent and whose fingerprint is not among the ``seen`` ones
       (files of this source already read to their end, and those present when the source was first seen)
       is read, oldest first, under the identity of the sibling file itself.
-
-Journal
-    ``journalctl -o json --all --follow`` with ``--after-cursor`` of the last acknowledged entry; the
-    pipe is read without blocking; if journalctl exits it is restarted from the last handed-out cursor.
 """
 
 from __future__ import annotations
@@ -42,33 +34,27 @@ import io
 import logging
 import lzma
 import os
-import select
 import shutil
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
-from .position import FileIdentity, FileState, JournalState, SourceState, file_position, fingerprint
-from .records import (
-    EPOCH,
-    Record,
-    guarded,
-    parse_journal_entry,
-    parse_json_line,
-    parse_raw_line,
-    parse_syslog,
-    quarantined,
-)
+from .journal import JournalReader
+from .position import FileIdentity, FileState, file_position, fingerprint
+from .records import Record, parse_json_line, parse_raw_line, parse_syslog, quarantined
+from .source import Batch, Clock, Source, from_us, now_us, ts_us
+
+__all__ = ["COMPRESSED_SUFFIXES", "Batch", "FileFormat", "FileTailer", "JournalReader", "LineParser", "Source",
+           "TailParams", "make_line_parser", "split_lines"]
+"""Batch, Source and JournalReader lived here before source.py and journal.py: importing them from here works."""
 
 log = logging.getLogger(__name__)
 
 FileFormat = Literal["syslog", "json", "raw"]
-Clock = Callable[[], float]
 COMPRESSED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
 _OPENERS: dict[str, Callable[[Path], io.BufferedIOBase]] = {
     ".gz": gzip.GzipFile, ".xz": lzma.LZMAFile, ".bz2": bz2.BZ2File,
@@ -77,41 +63,6 @@ _OPENERS: dict[str, Callable[[Path], io.BufferedIOBase]] = {
 _DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
 SEEN_KEPT = 32
 """Fingerprints of finished files remembered per source (more than any rotate count in use)."""
-
-
-def _us(ts: datetime) -> int:
-    delta = ts - EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_us(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
-
-
-def _now_us() -> int:
-    return _us(datetime.now(UTC))
-
-
-@dataclass(slots=True)
-class Batch:
-    """Records read from one source and the state to commit once all of them are acknowledged."""
-
-    key: str
-    records: list[Record]
-    state: SourceState
-    nbytes: int = 0
-
-
-class Source(Protocol):
-    key: str
-
-    def read_batch(self, limit: int | None = None) -> Batch | None: ...
-
-    def ack(self, batch: Batch) -> None: ...
-
-    def busy(self) -> bool: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +81,6 @@ class TailParams:
 LineParser = Callable[[str, str, datetime, datetime], Record]
 """(line, position, fallback_ts, now) -> Record"""
 
-
-_journal_entry = guarded(parse_journal_entry)
 
 
 def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
@@ -392,7 +341,7 @@ class FileTailer:
         self._ident = self._new_identity(self._fd, fp)
         self._prev_ident = self._ident
         self._offset = 0
-        self._last_ts_us = _now_us()  # timestamp of unparseable lines before the first good one
+        self._last_ts_us = now_us()  # timestamp of unparseable lines before the first good one
         if self._apply_start_at and self.params.start_at == "end":
             self._offset = self._last_line_end(self._fd)
         self._apply_start_at = False
@@ -464,7 +413,7 @@ class FileTailer:
             log.warning("%s: %s was rotated away before it was read; reading it now (%s)", self.path, cand,
                         ident.file_id)
             self._adopt(fd, ident, 0, draining=True, copy_mtime=mtime if compressed else None)
-            self._last_ts_us = _now_us()
+            self._last_ts_us = now_us()
             return True
         return False
 
@@ -552,7 +501,7 @@ class FileTailer:
         base = self._offset
         parse = self._parse
         now = datetime.now(UTC)
-        fallback = _from_us(self._last_ts_us)
+        fallback = from_us(self._last_ts_us)
         last_good: datetime | None = None
         for start, chunk in lines:
             rec = parse(chunk.decode("utf-8", "replace"), file_position(file_id, base + start), fallback, now)
@@ -565,7 +514,7 @@ class FileTailer:
             self._offset = base + end
             self._line_bytes = max(1.0, end / len(records))
             if last_good is not None:
-                self._last_ts_us = _us(last_good)
+                self._last_ts_us = ts_us(last_good)
         return records, end
 
     def _unchanged_since_read(self, end: int) -> bool:
@@ -650,189 +599,3 @@ class FileTailer:
         if state is None or state == self._committed:
             return None
         return Batch(self.key, [], state, 0)
-
-
-# --- journal ------------------------------------------------------------------------------------------
-
-class JournalReader:
-    """Follows the systemd journal with ``journalctl -o json``; the committed position is a cursor."""
-
-    def __init__(
-        self,
-        *,
-        source: str,
-        state: JournalState | None,
-        journalctl: str = "journalctl",
-        extra_args: Sequence[str] = (),
-        start: Literal["head", "tail"] = "head",
-        batch_lines: int = 500,
-        batch_bytes: int = 1 << 20,
-        max_line_bytes: int = 64 << 10,
-        restart_delay_s: float = 2.0,
-        follow: bool = True,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.key = f"journal:{source}"
-        self.follow = follow
-        self._finished = False
-        self.source = source
-        self.journalctl = journalctl
-        self.extra_args = list(extra_args)
-        self.start = start
-        self.batch_lines = batch_lines
-        self.batch_bytes = max(batch_bytes, max_line_bytes)
-        self.max_line_bytes = max_line_bytes
-        self.restart_delay_s = restart_delay_s
-        self._clock = clock
-        self._cursor = state.cursor if state else None  # last entry handed out
-        self._last_ts_us = state.last_ts_us if state else 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._buf = bytearray()
-        self._skip_to_newline = False
-        self._next_spawn = 0.0
-        self._stderr_tail = b""
-
-    def command(self) -> list[str]:
-        cmd = [self.journalctl, "-o", "json", "--all", "--no-pager", *self.extra_args]
-        if self.follow:
-            cmd.append("--follow")
-        if self._cursor:
-            cmd += [f"--after-cursor={self._cursor}", "--no-tail"]
-        elif self.start == "head" or not self.follow:
-            cmd += ["--no-tail"]
-        else:
-            cmd += ["--lines=0"]
-        return cmd
-
-    def _spawn(self) -> bool:
-        if self._clock() < self._next_spawn:
-            return False
-        self._buf.clear()
-        self._skip_to_newline = False
-        self._stderr_tail = b""
-        try:
-            self._proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                close_fds=True,
-            )
-        except OSError as exc:
-            log.warning("journal: cannot start %s: %s", self.journalctl, exc.strerror)
-            self._next_spawn = self._clock() + self.restart_delay_s
-            return False
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        os.set_blocking(self._proc.stdout.fileno(), False)
-        os.set_blocking(self._proc.stderr.fileno(), False)
-        log.info("journal: following from %s", self._cursor or self.start)
-        return True
-
-    def _fill(self) -> bool:
-        """Read what the pipe has, up to the batch size. False when journalctl has exited."""
-        assert self._proc is not None and self._proc.stdout is not None
-        self._drain_stderr()
-        fd = self._proc.stdout.fileno()
-        while len(self._buf) < self.batch_bytes:
-            ready, _, _ = select.select([fd], [], [], 0)
-            if not ready:
-                return True
-            try:
-                chunk = os.read(fd, self.batch_bytes - len(self._buf))
-            except BlockingIOError:
-                return True
-            if not chunk:
-                return False
-            self._buf += chunk
-        return True
-
-    def _drain_stderr(self) -> None:
-        """Keep journalctl's stderr pipe empty (it would block journalctl once full); keep its tail."""
-        assert self._proc is not None
-        if self._proc.stderr is None:
-            return
-        with contextlib.suppress(OSError, TypeError):
-            while chunk := os.read(self._proc.stderr.fileno(), 65536):
-                self._stderr_tail = (self._stderr_tail + chunk)[-4096:]
-
-    def _reap(self) -> None:
-        assert self._proc is not None
-        self._drain_stderr()
-        err = self._stderr_tail
-        try:
-            code = self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            code = self._proc.wait()
-        detail = err.decode("utf-8", "replace").strip().splitlines()
-        log.warning("journal: journalctl exited with %s%s; restarting in %.0fs", code,
-                    f" ({detail[-1]})" if detail else "", self.restart_delay_s)
-        if self._cursor and any("seek to cursor" in d for d in detail):
-            # A malformed cursor (a cursor that merely no longer exists is sought to the nearest entry).
-            log.warning("journal: saved cursor %r is not usable; starting from the %s instead (entries "
-                        "shipped before are rewritten with the same row keys)", self._cursor, self.start)
-            self._cursor = None
-        self.close()
-        self._next_spawn = self._clock() + self.restart_delay_s
-
-    def read_batch(self, limit: int | None = None) -> Batch | None:
-        if self._finished or (self._proc is None and not self._spawn()):
-            return None
-        alive = self._fill()
-        records: list[Record] = []
-        fallback = _from_us(self._last_ts_us)
-        consumed = 0
-        buf = self._buf
-        max_lines = self.batch_lines if limit is None else min(limit, self.batch_lines)
-        while len(records) < max_lines:
-            nl = buf.find(b"\n", consumed)
-            if nl < 0:
-                if len(buf) - consumed >= self.batch_bytes:  # one entry larger than a batch: keep its head
-                    line = bytes(buf[consumed : consumed + self.max_line_bytes]).decode("utf-8", "replace")
-                    records.append(_journal_entry(line, source=self.source, fallback_ts=fallback))
-                    consumed = len(buf)
-                    self._skip_to_newline = True
-                break
-            chunk = bytes(buf[consumed:nl])
-            consumed = nl + 1
-            if self._skip_to_newline:
-                self._skip_to_newline = False
-                continue
-            if not chunk.strip():
-                continue
-            rec = _journal_entry(chunk.decode("utf-8", "replace"), source=self.source, fallback_ts=fallback)
-            if not rec.parse_error:
-                fallback = rec.ts
-                self._cursor = rec.position
-            records.append(rec)
-        del buf[:consumed]
-        self._last_ts_us = _us(fallback)
-        if not alive and not records:
-            if not self.follow and self._proc is not None and self._proc.wait() == 0:
-                self._finished = True  # read to the end of the journal (--once)
-                self.close()
-                return None
-            self._reap()
-            return None
-        if not records:
-            return None
-        return Batch(self.key, records, JournalState(self._cursor, self._last_ts_us), consumed)
-
-    def ack(self, batch: Batch) -> None:
-        pass
-
-    def busy(self) -> bool:
-        """Without --follow (``--once``): busy until journalctl reached the end of the journal."""
-        return not self.follow and not self._finished
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()

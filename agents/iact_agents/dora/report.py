@@ -1,24 +1,26 @@
 """The DORA report from the stored snapshots: a text table, JSON, or one self-contained HTML page.
 
-The page has no external reference at all (no script, stylesheet, font or image URL): styles are inline
-and the trend charts are inline SVG drawn here, so it renders offline and can be mailed or archived. It
-carries no generation time, so the same snapshots always give the same bytes (the Ansible role reports
-``changed`` only when the numbers changed).
+The page is rendered with Jinja2 (autoescaped) from ``templates/report.html.j2`` and ``chart.html.j2``,
+shipped in the package. It has no external reference at all (no script, stylesheet, font or image URL):
+styles are inline and the trend charts are inline SVG whose geometry is computed here, so it renders offline
+and can be mailed or archived. It carries no generation time, so the same snapshots always give the same
+bytes (the Ansible role reports ``changed`` only when the numbers changed).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from ..audit.store import HostAudit
+from ..fsutil import replace_atomically
 from .metrics import ALL_SERVICES
 
 HEADLINE = (
@@ -177,25 +179,66 @@ def render_json(data: ReportData) -> str:
 
 
 # --- HTML ---------------------------------------------------------------------------------------------
+# The markup lives in templates/report.html.j2 and templates/chart.html.j2 (Jinja2, autoescaped); this part
+# computes what they show: formatted values, badge colours and the charts' geometry.
 
 CHART_W, CHART_H, PAD_L, PAD_B, PAD_T, PAD_R = 520, 200, 48, 28, 14, 12
 LINE_COLOURS = ("#2f6fb3", "#c0392b", "#1a7f37", "#8e44ad")
+AUDIT_OUTCOME_COLOURS = {"passed": "#1a7f37", "incomplete": "#b58100", "failed": "#c0392b"}
+REASON_OF = {"deployment_days_per_week": "deployment_frequency", "lead_time_seconds": "lead_time",
+             "change_failure_rate": "change_failure_rate", "time_to_restore_seconds": "recovery_time"}
+"""The key in a snapshot's ``reasons`` that explains a missing or odd value of each headline column."""
 
 
-def svg_chart(title: str, series: dict[int, list[tuple[date, float]]], unit: str) -> str:
+@dataclass(frozen=True)
+class Tick:
+    y: str
+    label_y: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ChartLine:
+    window: int
+    colour: str
+    points: str
+    label: str
+    label_x: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One trend chart as chart.html.j2 draws it; no lines means no data."""
+
+    title: str
+    ticks: tuple[Tick, ...] = ()
+    first_day: str = ""
+    last_day: str = ""
+    lines: tuple[ChartLine, ...] = ()
+    width: int = CHART_W
+    height: int = CHART_H
+    left: int = PAD_L
+    top: int = PAD_T
+    plot_width: int = CHART_W - PAD_L - PAD_R
+    plot_height: int = CHART_H - PAD_T - PAD_B
+
+    @property
+    def right(self) -> int:
+        return self.left + self.plot_width
+
+
+def chart(title: str, series: dict[int, list[tuple[date, float]]], unit: str) -> Chart:
     """A line chart of one metric, one line per window; points without a value are gaps."""
     points = [p for pts in series.values() for p in pts]
-    esc = html.escape
     if not points:
-        return (f'<figure class="chart"><figcaption>{esc(title)}</figcaption>'
-                f'<svg width="{CHART_W}" height="60" role="img">'
-                f'<text x="10" y="30">no data</text></svg></figure>')
+        return Chart(title)
     days = sorted({d for d, _ in points})
     d0, d1 = days[0], days[-1]
     span = max((d1 - d0).days, 1)
     top = max(v for _, v in points)
     top = top * 1.1 if top > 0 else 1.0
-    iw, ih = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
+    shape = Chart(title)
+    iw, ih = shape.plot_width, shape.plot_height
 
     def x(d: date) -> float:
         return PAD_L + iw * (d - d0).days / span
@@ -203,127 +246,108 @@ def svg_chart(title: str, series: dict[int, list[tuple[date, float]]], unit: str
     def y(v: float) -> float:
         return PAD_T + ih * (1 - v / top)
 
-    parts = [f'<svg width="{CHART_W}" height="{CHART_H}" '
-             f'viewBox="0 0 {CHART_W} {CHART_H}" role="img" aria-label="{esc(title)}">',
-             f'<rect x="{PAD_L}" y="{PAD_T}" width="{iw}" height="{ih}" fill="#fafafa" stroke="#ccc"/>']
-    for frac in (0.0, 0.5, 1.0):
-        val = top * frac
-        parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + iw}" y1="{y(val):.1f}" y2="{y(val):.1f}" stroke="#e3e3e3"/>'
-                     f'<text x="{PAD_L - 4}" y="{y(val) + 4:.1f}" text-anchor="end" font-size="10">{val:.3g}</text>')
-    parts.append(f'<text x="{PAD_L}" y="{CHART_H - 8}" font-size="10">{d0.isoformat()}</text>'
-                 f'<text x="{PAD_L + iw}" y="{CHART_H - 8}" font-size="10" text-anchor="end">{d1.isoformat()}</text>')
+    ticks = tuple(Tick(f"{y(top * f):.1f}", f"{y(top * f) + 4:.1f}", f"{top * f:.3g}") for f in (0.0, 0.5, 1.0))
+    lines = []
     for i, (window, pts) in enumerate(sorted(series.items())):
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
-        coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(pts))
-        if coords:
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}">'
-                         f'<title>{window}-day window</title></polyline>')
         last = sorted(pts)[-1] if pts else None
-        label = f"{window}-day window" + (f": {last[1]:.3g}{unit}" if last else "")
-        parts.append(f'<text x="{PAD_L + 8 + 170 * i}" y="{PAD_T + 12}" font-size="11" fill="{colour}">'
-                     f'{esc(label)}</text>')
-    parts.append("</svg>")
-    return f'<figure class="chart"><figcaption>{esc(title)}</figcaption>{"".join(parts)}</figure>'
+        lines.append(ChartLine(
+            window, LINE_COLOURS[i % len(LINE_COLOURS)], " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in sorted(pts)),
+            f"{window}-day window" + (f": {last[1]:.3g}{unit}" if last else ""), PAD_L + 8 + 170 * i))
+    return replace(shape, ticks=ticks, first_day=d0.isoformat(), last_day=d1.isoformat(), lines=tuple(lines))
 
 
-def _badge(level: str | None) -> str:
-    if level is None:
-        return '<span class="cls none">-</span>'
-    return f'<span class="cls" style="background:{CLASS_COLOURS.get(level, "#777")}">{html.escape(level)}</span>'
+@dataclass(frozen=True)
+class Metric:
+    shown: str
+    level: str | None
+    colour: str
+    why: str | None
 
 
-STYLE = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222}
-h1{font-size:22px;margin:0 0 4px} .meta{color:#555;margin:0 0 16px}
-table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
-th{background:#f3f3f3} td.l,th.l{text-align:left}
-.cls{color:#fff;border-radius:3px;padding:0 5px;margin-left:4px;font-size:11px} .cls.none{color:#999}
-.quality{font-size:15px;padding:6px 10px;background:#eef4fb;border:1px solid #cfe0f3;display:inline-block}
-.charts{display:flex;flex-wrap:wrap;gap:16px} figure.chart{margin:0}
-figcaption{font-weight:600;font-size:13px;margin:4px 0} .note{color:#666;font-size:12px;max-width:900px}
-"""
+@dataclass(frozen=True)
+class ServiceRow:
+    service: str
+    deployments: str
+    metrics: tuple[Metric, ...]
+    lead_time_p90: str
+    unlinked: str
+    quality: str
+
+
+@dataclass(frozen=True)
+class WindowTable:
+    days: int
+    rows: tuple[ServiceRow, ...]
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    cells: list[str]
+    outcome: str
+    colour: str
+    problems: str
+
+
+def _metric(r: dict[str, Any], column: str, cls: str) -> Metric:
+    value = r[column]
+    shown = f"{float(value):.2f}" if column == "deployment_days_per_week" and value is not None \
+        else fmt_value(column, value)
+    level = r[cls]
+    return Metric(shown, level, CLASS_COLOURS.get(level, "#777") if level else "",
+                  r["reasons"].get(REASON_OF[column]) if r["reasons"] else None)
+
+
+def _service_row(r: dict[str, Any]) -> ServiceRow:
+    return ServiceRow(
+        _service_label(r["service"]), str(r["deployments_count"]),
+        tuple(_metric(r, column, cls) for column, cls, _ in HEADLINE),
+        fmt_value("lead_time_p90_seconds", r["lead_time_p90_seconds"]), str(r["incidents_unlinked_count"]),
+        "-" if r["quality_score"] is None else f'{r["quality_score"]:.1f}')
+
+
+def _trend_charts(history: Sequence[dict[str, Any]]) -> list[Chart]:
+    charts = []
+    for column, title, scale, unit in TREND_SERIES:
+        series: dict[int, list[tuple[date, float]]] = {}
+        for r in history:
+            if r[column] is not None:
+                series.setdefault(int(r["window_days"]), []).append((r["computed_on"], float(r[column]) * scale))
+        charts.append(chart(title, series, unit))
+    return charts
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("iact_agents.dora", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+def svg_chart(title: str, series: dict[int, list[tuple[date, float]]], unit: str) -> str:
+    """The markup of one chart (the report draws five)."""
+    return str(_templates().get_template("chart.html.j2").module.chart(chart(title, series, unit)))  # type: ignore[attr-defined]
 
 
 def render_html(data: ReportData) -> str:
-    esc = html.escape
-    years = ", ".join(str(y) for y in data.benchmark_years) or "-"
-    score = "-" if data.quality_score is None else f"{data.quality_score:.1f} / 100"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>DORA metrics as of {data.as_of}</title><style>{STYLE}</style></head><body>",
-           "<h1>DORA metrics</h1>",
-           f'<p class="meta">As of <strong id="as-of">{data.as_of}</strong> (windows end with that day, UTC); '
-           f'classes from the DORA report of <strong id="benchmark-year">{years}</strong>.'
-           + ("" if data.as_of == data.requested_as_of else f" Latest snapshot on or before {data.requested_as_of}.")
-           + "</p>",
-           f'<p class="quality">Data quality score: <strong id="quality-score">{score}</strong></p>']
-    for window in data.windows:
-        rows = [r for r in _sorted_rows(data.rows) if int(r["window_days"]) == window]
-        out.append(f"<h2>{window}-day window</h2><table><thead><tr><th class=l>service</th><th>deployments</th>")
-        out.extend(f"<th>{esc(label)}</th>" for *_, label in HEADLINE)
-        out.append("<th>lead time p90</th><th>unlinked incidents</th><th>quality</th></tr></thead><tbody>")
-        for r in rows:
-            out.append(f'<tr><td class=l>{esc(_service_label(r["service"]))}</td><td>{r["deployments_count"]}</td>')
-            for column, cls, _ in HEADLINE:
-                value = r[column]
-                shown = f"{float(value):.2f}" if column == "deployment_days_per_week" and value is not None \
-                    else fmt_value(column, value)
-                why = r["reasons"].get({"deployment_days_per_week": "deployment_frequency",
-                                        "lead_time_seconds": "lead_time",
-                                        "change_failure_rate": "change_failure_rate",
-                                        "time_to_restore_seconds": "recovery_time"}[column]) if r["reasons"] else None
-                title = f' title="{esc(why)}"' if why else ""
-                out.append(f"<td{title}>{esc(shown)}{_badge(r[cls])}</td>")
-            q = "-" if r["quality_score"] is None else f'{r["quality_score"]:.1f}'
-            out.append(f'<td>{fmt_value("lead_time_p90_seconds", r["lead_time_p90_seconds"])}</td>'
-                       f'<td>{r["incidents_unlinked_count"]}</td><td>{q}</td></tr>')
-        out.append("</tbody></table>")
-    out.append("<h2>Trends (all services)</h2><div class=charts>")
-    for column, title, scale, unit in TREND_SERIES:
-        series: dict[int, list[tuple[date, float]]] = {}
-        for r in data.history:
-            if r[column] is not None:
-                series.setdefault(int(r["window_days"]), []).append((r["computed_on"], float(r[column]) * scale))
-        out.append(svg_chart(title, series, unit))
-    out.append("</div>")
-    out.append(render_audits_html(data))
-    out.append('<p class="note">Deployment frequency is rated on days with at least one production deployment per '
-               "week; lead time runs from a change's first commit (squash merges: the first original commit) to the "
-               "first production deployment that shipped it; an incident counts against the deployment it names, or "
-               "else the latest production deployment of its service within the attribution window; incidents "
-               "neither names are reported as unlinked, not guessed. The quality score (0-100) is documented in "
-               "iact_agents/quality/score.py.</p></body></html>")
-    return "\n".join(out) + "\n"
-
-
-AUDIT_OUTCOME_COLOURS = {"passed": "#1a7f37", "incomplete": "#b58100", "failed": "#c0392b"}
-
-
-def render_audits_html(data: ReportData) -> str:
-    """The section of the last audit per host: one row per host, the failed checks beside it."""
-    esc = html.escape
-    out = ['<h2 id="audit">Compliance and security audit</h2>']
-    if data.audits_note:
-        return out[0] + f'<p class="note">{esc(data.audits_note)}</p>'
-    if not data.audits:
-        return out[0] + '<p class="note">No audit recorded yet (<code>iact-agent audit run</code>).</p>'
-    out.append("<table><thead><tr>")
-    out.extend(f"<th{' class=l' if i < 3 else ''}>{esc(c)}</th>" for i, c in enumerate(AUDIT_COLUMNS))
-    out.append("<th class=l>failed or not judged</th></tr></thead><tbody>")
-    for a in data.audits:
-        cells = _audit_cells(a)
-        colour = AUDIT_OUTCOME_COLOURS.get(a.outcome, "#777")
-        out.append(f"<tr><td class=l>{esc(cells[0])}</td><td class=l>{esc(cells[1])}</td>"
-                   f'<td class=l><span class="cls" style="background:{colour}">{esc(a.outcome)}</span></td>')
-        out.extend(f"<td>{esc(c)}</td>" for c in cells[3:])
-        out.append(f"<td class=l>{esc(_audit_problems(a)) or '-'}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+    """The self-contained page (templates/report.html.j2)."""
+    return _templates().get_template("report.html.j2").render(
+        as_of=data.as_of, requested_as_of=data.requested_as_of,
+        years=", ".join(str(y) for y in data.benchmark_years) or "-",
+        score="-" if data.quality_score is None else f"{data.quality_score:.1f} / 100",
+        headline=[label for *_, label in HEADLINE],
+        tables=[WindowTable(w, tuple(_service_row(r) for r in _sorted_rows(data.rows) if int(r["window_days"]) == w))
+                for w in data.windows],
+        charts=_trend_charts(data.history),
+        audits_note=data.audits_note, audit_columns=AUDIT_COLUMNS,
+        audits=[AuditRow(_audit_cells(a), a.outcome, AUDIT_OUTCOME_COLOURS.get(a.outcome, "#777"), _audit_problems(a))
+                for a in data.audits],
+    )
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` atomically (tmp + fsync + rename); False, and nothing written, when it is already
-    there."""
+    """Write ``text`` atomically and durably (mode 0644, :func:`iact_agents.fsutil.replace_atomically`);
+    False, and nothing written, when it is already there."""
     data = text.encode("utf-8")
     try:
         if path.read_bytes() == data:
@@ -331,15 +355,5 @@ def write_if_changed(path: Path, text: str) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, data, 0o644)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any
 
 import pymysql
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from iact_agents.audit.store import HostAudit
 from iact_agents.cli import main
 from iact_agents.dora import config as dora_config
 from iact_agents.dora.models import Change, Deployment, Incident
@@ -77,6 +81,70 @@ def test_html_is_self_contained_and_deterministic() -> None:
     assert 'id="quality-score">97.5 / 100<' in page
 
 
+GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "dora"
+AUDITED = datetime(2026, 11, 25, 4, 17, tzinfo=UTC)
+
+
+def golden_cases() -> dict[str, ReportData]:
+    """Reports that cover every branch of the page: hostile text where text comes from outside (service and
+    host names, reasons, the audits note), a missing quality score, gaps in the trend, no data at all."""
+    full = report()
+    hostile = "<img src=x onerror=\"alert('s')\">&amp;"
+    rows = [{**r, "reasons": {**r["reasons"], "lead_time": f"no change with a commit <{hostile}>"}}
+            if r["service"] == "shop" and r["window_days"] == 30 else r for r in full.rows]
+    rows.append({**rows[-1], "service": hostile, "quality_score": None, "deployment_frequency_class": None,
+                 "lead_time_seconds": None, "change_failure_rate": 0.0, "reasons": {}})
+    history = [{**r, "quality_score": None} if r["computed_on"] == DAY - timedelta(days=1) else r
+               for r in full.history]
+    history = [{**r, "lead_time_seconds": None} for r in history]
+    audits = [
+        HostAudit("cass1", "r1", AUDITED, "failed", 35, 12, 4, 3, 19, 1,
+                  [("cassandra.client_tls", "high", "fail"), ("mysql.x", "high", "error")]),
+        HostAudit(hostile, "r2", AUDITED, "passed", 35, 8, 0, 0, 27, 0),
+        HostAudit("mysql1", "r3", AUDITED, "odd <outcome>", 1, 0, 0, 0, 0, 1, [("a'b", "<low>", "error")]),
+    ]
+    return {
+        "full": ReportData(DAY, DAY + timedelta(days=3), rows, history, audits),
+        "empty": ReportData(DAY, DAY, [], [], [], ""),
+        "audits_note": ReportData(DAY, DAY, full.rows, [], [],
+                                  f"audit results unavailable: (1146) Table 'iact.audit_runs' {hostile}"),
+    }
+
+
+@pytest.mark.parametrize("name", ["full", "empty", "audits_note"])
+def test_html_golden(name: str) -> None:
+    """The page, byte for byte (the stack compares it across two runs, and the role reports ``changed`` on
+    any byte). After an intended change: ``UPDATE_GOLDEN=1 pytest ...`` rewrites the file and fails; review
+    the diff, then run again without it."""
+    got = render_html(golden_cases()[name])
+    golden = GOLDEN / f"report_{name}.golden.html"
+    expected = golden.read_text(encoding="utf-8") if golden.exists() else None
+    if got != expected and os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(got, encoding="utf-8")
+        pytest.fail(f"{golden.name} rewritten: review its diff, then run again without UPDATE_GOLDEN")
+    assert got == expected
+
+
+def test_html_escapes_every_outside_text() -> None:
+    """No text that comes from the data reaches the page unescaped (the golden files pin the spelling)."""
+    for data in golden_cases().values():
+        page = render_html(data)
+        assert "<img" not in page and "<outcome>" not in page and "<low>" not in page
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=40))
+def test_html_renders_any_service_and_host_name(name: str) -> None:
+    data = report()
+    marked = "<x-" + name + ">"
+    rows = [{**r, "service": marked} if r["service"] == "shop" else r for r in data.rows]
+    audits = [HostAudit(marked, "r", AUDITED, marked, 1, 1, 0, 0, 0, 0, [(marked, marked, "fail")])]
+    page = render_html(ReportData(DAY, DAY, rows, data.history, audits))
+    assert "<x-" not in page
+    assert page.count("&lt;x-") >= 5  # the service cell of both windows, the host, the outcome, the problem
+
+
 def test_chart_without_points_says_so() -> None:
     assert "no data" in svg_chart("x", {}, "")
 
@@ -88,6 +156,16 @@ def test_write_if_changed(tmp_path: Path) -> None:
     assert write_if_changed(path, "b") is True
     assert path.read_text() == "b"
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)  # the web server and operators read it
+
+
+def test_write_if_changed_is_durable(tmp_path: Path, sync_calls: list[str]) -> None:
+    path = tmp_path / "r.html"
+    path.write_text("a")
+    assert write_if_changed(path, "a") is False
+    assert sync_calls == []
+    assert write_if_changed(path, "b") is True
+    assert sync_calls == ["fsync file", "replace", "fsync dir"]
 
 
 def test_config_precedence_and_errors(tmp_path: Path) -> None:

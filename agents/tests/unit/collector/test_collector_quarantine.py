@@ -206,6 +206,21 @@ def test_a_note_of_the_serial_collector_is_still_read(tmp_path: Path) -> None:
     assert inflight.is_poison("file:x", "f:0", 1) and inflight.limit("file:x") == 1
 
 
+def test_the_note_is_replaced_atomically_without_sync(tmp_path: Path, sync_calls: list[str]) -> None:
+    """inflight.json must survive the process, not the machine: it is renamed into place, never fsynced
+    (it is rewritten before every batch)."""
+    inflight = Inflight(tmp_path)
+    inflight.note([("file:x", "f:0", 3)])
+    assert sync_calls == ["replace"]
+    assert Note.from_json(json.loads((tmp_path / "inflight.json").read_text())) == Note([Flying("file:x", "f:0", 3)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inflight.json"]
+
+
+def test_an_unwritable_note_is_only_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    Inflight(tmp_path / "missing").note([("file:x", "f:0", 3)])  # never raises
+    assert "cannot note the batches in flight" in caplog.text
+
+
 def test_quarantine_file_is_bounded(tmp_path: Path) -> None:
     q = Quarantine(tmp_path, max_bytes=64 << 10)
     for i in range(100):
