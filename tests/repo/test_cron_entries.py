@@ -28,7 +28,6 @@ MIRRORS = {
     "cron_health_mysql_defaults": ("health", "health_mysql_defaults_path"),
     "cron_dora_config_path": ("dora", "dora_config_path"),
     "cron_dora_mysql_defaults": ("dora", "dora_mysql_defaults_path"),
-    "cron_dora_report_path": ("dora", "dora_report_path"),
     "cron_app_mysql_defaults": ("mysql", "mysql_credentials_dir"),
     "cron_backup_job_mysql_defaults": ("backup", "__backup_job_cnf"),
     "cron_backup_command": ("backup", "__backup_sbin"),
@@ -40,7 +39,6 @@ MOVED = {
     "health_mysql_defaults_path": "/srv/t/mysql-health.cnf",
     "dora_config_path": "/srv/t/dora.toml",
     "dora_mysql_defaults_path": "/srv/t/mysql-dora.cnf",
-    "dora_report_path": "/srv/t/reports/dora.html",
     "mysql_credentials_dir": "/srv/t/creds",
 }
 

@@ -218,6 +218,10 @@ def load_report(db: Database, requested: date, history_days: int) -> ReportData:
     return ReportData(day, requested, rows, history, audits, note)
 
 
+_CONFIGURED = Path("<[report] html_path>")
+"""``--html`` without a path: the page goes where the configuration says."""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     cfg = _config(args)
     db = _db(cfg)
@@ -228,8 +232,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(render_json(data))
     elif args.html is not None:
-        written = write_if_changed(args.html, render_html(data))
-        print(f"{args.html}: {'written' if written else 'unchanged'} ({data.as_of})")
+        path = cfg.report.html_path if args.html is _CONFIGURED else args.html
+        written = write_if_changed(path, render_html(data))
+        print(f"{path}: {'written' if written else 'unchanged'} ({data.as_of})")
     else:
         sys.stdout.write(render_table(data))
     return 0
@@ -407,7 +412,8 @@ def _register_compute_report(dsub: argparse._SubParsersAction[argparse.ArgumentP
     _common(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
-    out.add_argument("--html", type=Path, metavar="PATH", help="write a self-contained HTML page")
+    out.add_argument("--html", type=Path, nargs="?", const=_CONFIGURED, metavar="PATH",
+                     help="write a self-contained HTML page (to PATH, else to the config's [report] html_path)")
     p.add_argument("--as-of", type=_date, help="latest snapshot on or before this day (default: config, else today)")
     p.set_defaults(func=cmd_report)
 

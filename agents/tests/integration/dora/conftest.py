@@ -68,7 +68,8 @@ def ctx(defaults_dir: Path, tmp_path: Path) -> Iterator[Ctx]:
         "[mysql]\n"
         f'defaults_file = "{defaults_dir / "mysql-dora.cnf"}"\n'
         f'quality_defaults_file = "{defaults_dir / "mysql-quality.cnf"}"\n'
-        "[retry]\nbase_delay_s = 0.1\n",
+        "[retry]\nbase_delay_s = 0.1\n"
+        f'[report]\nhtml_path = "{tmp_path / "configured" / "dora.html"}"\n',
         encoding="utf-8",
     )
     c = Ctx(f"it-{tag}", f"svc-{tag}", day, config, defaults_dir / "mysql-dora.cnf",

@@ -174,6 +174,12 @@ def test_report_json_and_html(ctx: Ctx, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["dora", "report", "--config", str(ctx.config), "--as-of", ctx.day.isoformat(),
                  "--html", str(html_path)]) == 0
     assert "unchanged" in capsys.readouterr().out
+    # --html without a path: where the configuration says ([report] html_path, what the cron job uses).
+    configured = ctx.tmp / "configured" / "dora.html"
+    configured.parent.mkdir()
+    assert main(["dora", "report", "--config", str(ctx.config), "--as-of", ctx.day.isoformat(), "--html"]) == 0
+    assert f"{configured}: written" in capsys.readouterr().out
+    assert configured.read_bytes() == html_path.read_bytes()
     # Table output names the as-of day and the benchmark year.
     assert main(["dora", "report", "--config", str(ctx.config), "--as-of", ctx.day.isoformat()]) == 0
     table = capsys.readouterr().out
