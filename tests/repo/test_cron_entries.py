@@ -143,7 +143,7 @@ def test_default_entries_use_the_owner_roles_paths(rendered: Path) -> None:
     dora = entries(rendered / "iact-dora")[0][6]
     assert "--mysql-defaults /etc/iact/mysql-dora.cnf --" in dora
     assert dora.count("--config /etc/iact/dora.toml") == 3
-    assert "iact-agent dora report --html /var/lib/iact/reports/dora.html" in dora
+    assert "iact-agent dora report --html --config /etc/iact/dora.toml" in dora  # the page: [report] html_path
     health = entries(rendered / "iact-health")[0][6]
     assert health.endswith("-- iact-agent health --config /etc/iact/health.toml")
     assert entries(rendered / "iact-session-cleanup")[0][6].count("/etc/iact/mysql-app.cnf") == 2
@@ -158,7 +158,7 @@ def test_entries_follow_the_owner_roles_variables(rendered_moved: Path) -> None:
                  "/etc/iact/mysql-dora.cnf", "/var/lib/iact/reports/dora.html", "/etc/iact/mysql-app.cnf"):
         assert path not in text, path
     dora = entries(rendered_moved / "iact-dora")[0][6]
-    assert "iact-agent dora report --html /srv/t/reports/dora.html --config /srv/t/dora.toml" in dora
+    assert "iact-agent dora report --html --config /srv/t/dora.toml" in dora
     assert "--mysql-defaults /srv/t/mysql-dora.cnf --" in dora
     assert "--config /srv/t/health.toml" in (rendered_moved / "iact-health").read_text()
     assert (rendered_moved / "iact-retention").read_text().count("/srv/t/mysql-health.cnf") == 2
