@@ -38,8 +38,10 @@ def test_cron_entry_runs_compute_quality_and_report(host):
     assert f.exists
     assert (f.user, f.mode) == ("root", 0o644)
     for part in ("iact-agent job run --name dora", "iact-agent dora compute", "iact-agent quality run",
-                 f"iact-agent dora report --html {REPORT}"):
+                 "iact-agent dora report --html --config /etc/iact/dora.toml"):
         assert f.contains(re.escape(part)), part
+    # The page's path is the configuration's ([report] html_path), the one the deployment writes.
+    assert host.file("/etc/iact/dora.toml").contains(re.escape(f'html_path = "{REPORT}"'))
     # The cron role ran it once at installation, through the wrapper that records the run.
     assert int(sql(host, "SELECT COUNT(*) FROM job_runs WHERE job_name = 'dora' AND status = 'success'")) >= 1
 
