@@ -28,7 +28,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "iact_agents.retention": ("retention",),
     "iact_agents.collector.cli": ("collect",),
     "iact_agents.health": ("health",),
-    "iact_agents.dora.cli": ("dora", "quality"),
+    "iact_agents.dora.cli": ("dora",),
+    "iact_agents.quality.cli": ("quality",),
     "iact_agents.audit": ("audit",),
     "iact_agents.ring": ("cassandra",),
 }

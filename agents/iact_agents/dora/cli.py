@@ -18,7 +18,7 @@ from typing import Any
 from .. import storable
 from ..audit.store import latest_runs as latest_audits
 from ..errors import ConfigError, InputError
-from ..quality.runner import DEFAULT_MIN_SCORE, quality_config, run_quality, write_results
+from ..quality.runner import quality_config, run_quality
 from . import config as dora_config
 from .benchmarks import load_table
 from .models import ParseResult, Rejection, parse_document, parse_object
@@ -286,40 +286,18 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 # --- quality ------------------------------------------------------------------------------------------
 
 
-def cmd_quality_run(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    as_of = _as_of(args, cfg)
-    db = _db(cfg, quality=True)
-    try:
-        loaded = load_events(db, args.source or ())
-        q = cfg.quality
-        report = run_quality(loaded, _end_of(as_of), quality_config(
-            q.stale_incident_after_days, q.unlinked_change_after_days, q.anomaly_days, cfg.metrics.metrics_config()))
-        stored = None if args.no_record else write_results(db, report, args.min_score)
-    finally:
-        db.close()
-    if args.json:
-        _print_json({
-            "as_of": as_of.isoformat(), "score": report.score.score, "run_id": stored.run_id if stored else None,
-            "checks": [{"check": c.check, "category": c.category, "evaluated": c.evaluated, "failed": c.failed}
-                       for c in report.checks],
-        })
-    else:
-        for c in report.checks:
-            print(f"{'PASS' if c.failed == 0 else 'FAIL'}  {c.check}: {c.failed} of {c.evaluated} failed")
-            for f in c.findings[:5]:
-                print(f"      {f.source_event_id}: {f.message}")
-        score = "-" if report.score.score is None else f"{report.score.score:.1f}"
-        run = f"; run {stored.run_id}, {stored.rows} rows" if stored else ""
-        print(f"quality score {score}/100 as of {as_of}{run}")
-    return 0
-
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(f"{args.config or dora_config.DEFAULT_CONFIG_PATH}: ok (windows {cfg.metrics.windows}, "
           f"benchmark year {cfg.metrics.benchmark_year})")
     return 0
+
+
+def _check_config_or_usage(args: argparse.Namespace) -> int:
+    if not args.check_config:
+        raise InputError("an ACTION (ingest, record, compute, report) or --check-config is needed")
+    return cmd_check_config(args)
 
 
 # --- argparse -----------------------------------------------------------------------------------------
@@ -332,14 +310,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dora = sub.add_parser("dora", help="DORA metrics: ingest events, compute snapshots, report")
-    dsub = dora.add_subparsers(dest="dora_command", metavar="ACTION", required=True)
-    p = dsub.add_parser("check-config", help="validate the configuration, then exit")
+    # --check-config as for the other agents (collect, health, audit run); the old sub-command still works.
+    dora.add_argument("--check-config", action="store_true", help="validate the configuration, then exit")
+    _common(dora)
+    dora.set_defaults(func=_check_config_or_usage)
+    dsub = dora.add_subparsers(dest="dora_command", metavar="ACTION")
+    p = dsub.add_parser("check-config", help="the same as dora --check-config")
     _common(p)
     p.set_defaults(func=cmd_check_config)
     _register_ingest(dsub)
     _register_record(dsub)
     _register_compute_report(dsub)
-    _register_quality(sub)
 
 
 def _register_ingest(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -417,18 +398,6 @@ def _register_compute_report(dsub: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--as-of", type=_date, help="latest snapshot on or before this day (default: config, else today)")
     p.set_defaults(func=cmd_report)
 
-
-def _register_quality(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    quality = sub.add_parser("quality", help="data quality checks of the DORA events")
-    qsub = quality.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
-    p = qsub.add_parser("run", help="run the checks, store them in quality_results, print the score")
-    _common(p)
-    p.add_argument("--as-of", type=_date, help="judge the data as of the end of this day (default: today)")
-    p.add_argument("--source", action="append", type=_source_name, help="only events of this source (repeatable)")
-    p.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, help="score row passes from this score")
-    p.add_argument("--no-record", action="store_true", help="print only, write nothing")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_quality_run)
 
 
 __all__ = ["ConfigError", "register"]

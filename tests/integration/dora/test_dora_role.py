@@ -27,7 +27,7 @@ def test_config_is_valid_and_holds_no_secret(host):
         assert f.exists
         assert (f.user, f.group, f.mode) == ("root", "iact", 0o640)
         text = f.content_string
-        check = host.run(AS_IACT + "iact-agent dora check-config --config /etc/iact/dora.toml")
+        check = host.run(AS_IACT + "iact-agent dora --check-config --config /etc/iact/dora.toml")
     assert check.rc == 0, check.stderr
     assert 'defaults_file = "/etc/iact/mysql-dora.cnf"' in text
     assert "password" not in text.lower()
