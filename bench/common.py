@@ -1,10 +1,13 @@
 """What every part of `make bench` shares: the cluster to write to, input lines, /proc sampling, results.
 
 The cluster is named by the same ``IACT_TEST_CASSANDRA_*`` variables as the collector's integration tests
-(``source /root/labcreds/env.sh`` on this machine). Writes use the collector's own account when
-``IACT_TEST_CASSANDRA_COLLECTOR_PASSWORD_FILE`` is set (user ``collector``, as deployed), so the collector and
-the driver ceiling pay the same authentication and permission checks; clean-up (deleting the benchmark's
-partitions) uses ``IACT_TEST_CASSANDRA_USER``.
+(``source /root/labcreds/env.sh`` on this machine). Writes use a collector host's own account when
+``IACT_TEST_CASSANDRA_COLLECTOR_USER`` and ``..._COLLECTOR_PASSWORD_FILE`` are set (a host's role, MODIFY on its
+own table only: ``IACT_TEST_CASSANDRA_TABLE`` must then be that host's table; roles/cassandra README, "Log
+integrity"), so the collector and the driver ceiling pay the same authentication and permission checks as
+deployed; otherwise ``IACT_TEST_CASSANDRA_USER``. Clean-up (deleting the benchmark's partitions) uses
+``IACT_TEST_CASSANDRA_USER``. Without the variables, bench/lab.py takes the first collector host's account,
+table and CA from the host's own files.
 """
 
 from __future__ import annotations
@@ -50,12 +53,13 @@ class Target:
             return None
         admin_user = env.get(ENV + "USER") or None
         admin_pw = env.get(ENV + "PASSWORD_FILE") or None
-        collector_pw = env.get(ENV + "COLLECTOR_PASSWORD_FILE") or None
+        collector_user = env.get(ENV + "COLLECTOR_USER") or None
+        collector_pw = (env.get(ENV + "COLLECTOR_PASSWORD_FILE") or None) if collector_user else None
         return cls(
             hosts=hosts, port=int(env.get(ENV + "PORT", "9042")), dc=env.get(ENV + "DC", "dc1"),
             keyspace=env.get(ENV + "KEYSPACE", "iact_logs"), table=env.get(ENV + "TABLE", "infrastructure_logs"),
             consistency=env.get(ENV + "CONSISTENCY", "LOCAL_QUORUM"),
-            user="collector" if collector_pw else admin_user, password_file=collector_pw or admin_pw,
+            user=collector_user if collector_pw else admin_user, password_file=collector_pw or admin_pw,
             admin_user=admin_user, admin_password_file=admin_pw,
         )
 

@@ -7,10 +7,12 @@ collector's process, stop and start every Cassandra node and wait until all are 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,27 +65,35 @@ def group(name: str, inventory: Path = INVENTORY) -> list[Host]:
 
 
 def lab_target(inventory: Path = INVENTORY) -> tuple[Target, tempfile.TemporaryDirectory[str] | None]:
-    """The cluster: from IACT_TEST_CASSANDRA_* when set, else from the lab inventory and its generated vault
-    (the passwords are written to 0600 files in a temporary folder, removed when the handle is cleaned up)."""
+    """The cluster: from IACT_TEST_CASSANDRA_* when set, else from the lab inventory, its generated vault (the
+    admin) and the first collector host's own files (its role, table and password: what its collector uses).
+    The passwords are written to 0600 files in a temporary folder, removed when the handle is cleaned up."""
     target = Target.from_env()
     if target is not None:
         return target, None
     vault = yaml.safe_load((inventory / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8"))
     topology = yaml.safe_load((inventory / "group_vars" / "cassandra" / "topology.yml").read_text(encoding="utf-8"))
+    collector = group("collectors", inventory)[0]
+    conf = tomllib.loads(sh(collector, "cat /etc/iact/collector.toml"))["cassandra"]
+    secrets = {"admin": str(vault["vault_cassandra_admin_password"]),
+               "collector": sh(collector, f"cat {shlex.quote(conf['password_file'])}").strip()}
     tmp = tempfile.TemporaryDirectory(prefix="iact-bench-creds-")
     files = {}
-    for who in ("admin", "collector"):
+    for who, secret in secrets.items():
         path = Path(tmp.name) / f"cassandra-{who}.password"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(str(vault[f"vault_cassandra_{who}_password"]) + "\n")
+            fh.write(secret + "\n")
         files[who] = str(path)
     env = {
         "IACT_TEST_CASSANDRA_HOSTS": ",".join(h.address for h in group("cassandra", inventory)),
         "IACT_TEST_CASSANDRA_DC": str(topology.get("cassandra_dc", "dc1")),
         "IACT_TEST_CASSANDRA_USER": "iact_admin",
         "IACT_TEST_CASSANDRA_PASSWORD_FILE": files["admin"],
+        "IACT_TEST_CASSANDRA_COLLECTOR_USER": str(conf["username"]),
         "IACT_TEST_CASSANDRA_COLLECTOR_PASSWORD_FILE": files["collector"],
+        "IACT_TEST_CASSANDRA_KEYSPACE": str(conf["keyspace"]),
+        "IACT_TEST_CASSANDRA_TABLE": str(conf["table"]),
     }
     found = Target.from_env(env)
     assert found is not None

@@ -106,6 +106,8 @@ class LogStoreSettings(CqlCredentials):
     local_dc: str = Field(default="dc1", min_length=1)
     keyspace: str = "iact_logs"
     table: str = "infrastructure_logs"
+    """Shared table of the lines written before the per-host tables, read after a host's own table while it
+    exists. Each collector host's own table is found in the keyspace's schema (:mod:`iact_agents.logtables`)."""
     username: str | None = "reader"
     password_file: Path | None = Path("/etc/iact/cassandra-reader.password")
     ssl_ca_file: OptionalPath = None

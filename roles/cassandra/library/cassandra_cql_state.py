@@ -21,8 +21,8 @@ description:
   - When O(login_file) has C(ssl = true) in C([connection]), connects with TLS, verifying the node's
     certificate against C(certfile) of C([ssl]) and its address against the certificate's names.
 options:
-  login_host: {description: Address of the node's native transport., type: str, required: true}
-  login_port: {description: Native transport port., type: int, default: 9042}
+  login_host: {description: "Address of the node's native transport (default: C(hostname) of the login file's [connection])", type: str}
+  login_port: {description: "Native transport port (default: C(port) of the login file's [connection], else 9042)", type: int}
   login_file: {description: "cqlshrc-style file: [authentication], optional [connection] ssl and [ssl] certfile.", type: path, required: true}
   bootstrap_default_superuser: {description: Create the admin role through the default role if needed., type: bool, default: false}
   keyspaces: {description: "Keyspaces: name and replication map.", type: list, elements: dict, default: []}
@@ -99,14 +99,15 @@ class State:
         self.keyspaces_changed: list[str] = []
         self.clusters = []
         self.ssl_context = None
+        self.host = self.p["login_host"]
+        self.port = self.p["login_port"]
 
     # -- connections -----------------------------------------------------------------------------
     def cluster(self, username: str, password: str):
-        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.p["login_host"]]),
-                                   request_timeout=120)
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]), request_timeout=120)
         return Cluster(
-            [self.p["login_host"]],
-            port=self.p["login_port"],
+            [self.host],
+            port=self.port,
             auth_provider=PlainTextAuthProvider(username=username, password=password),
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             connect_timeout=15,
@@ -155,6 +156,14 @@ class State:
         except (configparser.Error, KeyError) as exc:
             self.module.fail_json(msg=f"login file {self.p['login_file']} lacks [authentication]: {exc}")
             return None, None
+        # Where this node's CQL listens: the login file says it unless the task does (one place per node).
+        if not self.host:
+            self.host = parser.get("connection", "hostname", fallback="")
+            if not self.host:
+                self.module.fail_json(msg=f"login file {self.p['login_file']} names no [connection] hostname "
+                                          "and the task no login_host")
+        if self.port is None:
+            self.port = parser.getint("connection", "port", fallback=9042)
         if parser.getboolean("connection", "ssl", fallback=False):
             certfile = parser.get("ssl", "certfile", fallback="")
             if not certfile:
@@ -342,8 +351,8 @@ class State:
 def main():
     module = AnsibleModule(
         argument_spec={
-            "login_host": {"type": "str", "required": True},
-            "login_port": {"type": "int", "default": 9042},
+            "login_host": {"type": "str"},
+            "login_port": {"type": "int"},
             "login_file": {"type": "path", "required": True},
             "bootstrap_default_superuser": {"type": "bool", "default": False},
             "keyspaces": {"type": "list", "elements": "dict", "default": []},

@@ -2,8 +2,9 @@
 
 Per node: the service, its hardened unit, files and modes, listening sockets. Cluster-wide: every node
 UN, a QUORUM write on the first node read back on the last one, QUORUM with one node stopped and ALL
-after it returns, auth (default login refused, collector limited to MODIFY on the log table) and the
-log table's options. Test data lives in a keyspace `iact_pytest` that is dropped at the end.
+after it returns, auth (default login refused, the shared collector role disabled; each collector host's
+own role is checked by test_log_integrity.py) and the log tables' options. Test data lives in a keyspace
+`iact_pytest` that is dropped at the end.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from cassandra import AuthenticationFailed, ConsistencyLevel, Unauthorized
 from cassandra.cluster import NoHostAvailable
 from cassandra.query import SimpleStatement
 from cassandra_testlib import Node, connect, ring, ring_verdict, wait_all_up
+from iact_agents.logtables import read_tables
 
 KEYSPACE = "iact_logs"
-TABLE = "infrastructure_logs"
+TABLE = "infrastructure_logs"  # the shared table of the lines written before the per-host tables
 TEST_KS = "iact_pytest"
 # Ports that may listen on a non-loopback address: SSH, internode (TLS), CQL (TLS).
 PUBLIC_PORTS = {22, 7000, 7001, 9042, 9142}
@@ -97,6 +99,8 @@ def test_cassandra_yaml(nodes: list[Node]) -> None:
         assert conf["num_tokens"] == 16
         assert conf["allocate_tokens_for_local_replication_factor"] == 3
         assert conf["listen_address"] == node.address
+        # Log integrity: only a superuser may DROP or TRUNCATE a table (a collector's MODIFY would allow TRUNCATE).
+        assert conf["drop_truncate_table_enabled"] is False, node.name
         seeds.add(conf["seed_provider"][0]["parameters"][0]["seeds"])
         rackdc = node.host.file("/etc/cassandra/cassandra-rackdc.properties").content_string
         assert "dc=" in rackdc and "rack=" in rackdc
@@ -214,29 +218,20 @@ def test_default_superuser_login_refused(nodes: list[Node]) -> None:
     assert "Authentication" in str(info.value) or "credentials" in str(info.value).lower()
 
 
-def test_collector_may_only_write_the_log_table(nodes: list[Node], role_password, session_on, test_keyspace) -> None:
-    cluster, session = connect(nodes[0], "collector", role_password("cassandra_collector_password"))
-    try:
-        session.execute(
-            f"INSERT INTO {KEYSPACE}.{TABLE} (host, source, day, ts, position, message, parse_error) "
-            "VALUES ('pytest', 'pytest', '1970-01-02', 0, 'pytest:0', 'collector write check', false) USING TTL 60"
-        )
-        for statement in (
-            f"SELECT * FROM {TEST_KS}.kv",
-            "SELECT * FROM system_auth.roles",
-            f"SELECT * FROM {KEYSPACE}.{TABLE} LIMIT 1",
-            f"DROP TABLE {KEYSPACE}.{TABLE}",
-            f"DROP TABLE {TEST_KS}.kv",
-            f"CREATE TABLE {KEYSPACE}.x (k int PRIMARY KEY)",
-        ):
-            with pytest.raises(Unauthorized):
-                session.execute(statement)
-    finally:
+def test_shared_collector_role_cannot_log_in_and_holds_nothing(nodes: list[Node], role_password, session_on) -> None:
+    """Every collector host writes its own table as its own role (test_log_integrity.py); the shared role of old
+    releases keeps its name only: no login, no permission, and the shared table with the old lines survives."""
+    with pytest.raises((NoHostAvailable, AuthenticationFailed)) as info:
+        cluster, _ = connect(nodes[0], "collector", role_password("cassandra_collector_password"))
         cluster.shutdown()
+    assert "Authentication" in str(info.value) or "credentials" in str(info.value).lower() \
+        or "not permitted to log in" in str(info.value)
     admin = session_on(nodes[0])
+    assert not admin.execute("SELECT can_login FROM system_auth.roles WHERE role = 'collector'").one().can_login
+    assert list(admin.execute('LIST ALL PERMISSIONS OF "collector" NORECURSIVE')) == []
     assert admin.execute(
         f"SELECT table_name FROM system_schema.tables WHERE keyspace_name = '{KEYSPACE}' AND table_name = '{TABLE}'"
-    ).one(), "the log table must survive"
+    ).one(), "the shared log table must survive"
 
 
 def test_reader_is_read_only(nodes: list[Node], role_password) -> None:
@@ -253,25 +248,32 @@ def test_reader_is_read_only(nodes: list[Node], role_password) -> None:
 
 
 def test_log_table_options(nodes: list[Node], session_on) -> None:
+    """The shared table and every host's own table: the same columns, keys and options (only the comment,
+    which names the host, differs)."""
     session = session_on(nodes[0])
-    row = session.execute(
-        "SELECT default_time_to_live, gc_grace_seconds, compaction FROM system_schema.tables "
-        f"WHERE keyspace_name = '{KEYSPACE}' AND table_name = '{TABLE}'"
-    ).one()
-    assert row is not None, "log table missing"
-    assert row.default_time_to_live == 7776000
-    assert row.compaction["class"].endswith("TimeWindowCompactionStrategy")
-    assert row.compaction["compaction_window_unit"] == "DAYS"
-    assert row.compaction["compaction_window_size"] == "3"
-    keys = {
-        r.column_name: r.kind
-        for r in session.execute(
-            "SELECT column_name, kind FROM system_schema.columns "
-            f"WHERE keyspace_name = '{KEYSPACE}' AND table_name = '{TABLE}'"
-        )
-    }
-    assert [k for k, v in keys.items() if v == "partition_key"] and keys["host"] == "partition_key"
-    assert keys["position"] == "clustering"
+    tables = read_tables(session, KEYSPACE)
+    assert tables.by_host, "no per-host log table: the collector role registers each host (log_writer)"
+    shape = None
+    for table in [TABLE, *sorted(tables.by_host.values())]:
+        row = session.execute(
+            "SELECT default_time_to_live, gc_grace_seconds, compaction FROM system_schema.tables "
+            f"WHERE keyspace_name = '{KEYSPACE}' AND table_name = '{table}'"
+        ).one()
+        assert row is not None, f"log table {table} missing"
+        assert row.default_time_to_live == 7776000, table
+        assert row.compaction["class"].endswith("TimeWindowCompactionStrategy"), table
+        assert row.compaction["compaction_window_unit"] == "DAYS", table
+        assert row.compaction["compaction_window_size"] == "3", table
+        columns = {
+            r.column_name: (r.kind, r.type, r.position, r.clustering_order)
+            for r in session.execute(
+                "SELECT column_name, kind, type, position, clustering_order FROM system_schema.columns "
+                f"WHERE keyspace_name = '{KEYSPACE}' AND table_name = '{table}'"
+            )
+        }
+        assert columns["host"][0] == "partition_key" and columns["position"][0] == "clustering", table
+        assert shape is None or (columns, row.gc_grace_seconds) == shape, f"{table} differs from {TABLE}"
+        shape = (columns, row.gc_grace_seconds)
     repl = session.execute(f"SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = '{KEYSPACE}'").one()
     assert repl.replication["class"].endswith("NetworkTopologyStrategy")
     assert all(v == "3" for k, v in repl.replication.items() if k != "class")

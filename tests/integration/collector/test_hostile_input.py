@@ -5,7 +5,8 @@ parse_error rows. The journal path is read by a one-shot `iact-agent collect --o
 only (the hosts have rsyslog, so the running collector reads the files), under a test `host` value.
 
 The rows are read back with the admin login from root's 0600 cqlshrc on the host (no secret is handed to
-the tests; TLS and its CA as the cqlshrc says), from the controller, by partition key only.
+the tests; TLS and its CA as the cqlshrc says), from the controller, by partition key only, from the host's
+own table (found by its comment in the schema, iact_agents.logtables: what the web's search does).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import yaml
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
+from iact_agents.logtables import read_tables
 from testinfra.utils.ansible_runner import AnsibleRunner
 
-KEYSPACE, TABLE = "iact_logs", "infrastructure_logs"
+KEYSPACE = "iact_logs"
 SYSLOG = "/var/log/syslog"
 JSON_DIR = "/var/log/iact"
 STATE = "/var/lib/iact-collector/positions.json"
@@ -78,10 +80,27 @@ def quarantine_count(node: Any) -> int:
     return int(doc.get("quarantine", {}).get("count", 0))
 
 
-def rows(cql: Any, host: str, source: str, token: str) -> list[Any]:
+def collector_host(node: Any) -> str:
+    """The `host` the node's collector writes (its inventory name, from its configuration)."""
+    for line in node.file("/etc/iact/collector.toml").content_string.splitlines():
+        if line.startswith("host = "):
+            return line.split("=", 1)[1].strip().strip('"')
+    return str(node.check_output("hostname"))
+
+
+def own_table(cql: Any, node: Any) -> str:
+    """The node's collector's own table: the one whose comment names its host; its configuration names it too."""
+    host = collector_host(node)
+    table = read_tables(cql, KEYSPACE).by_host.get(host)
+    assert table is not None, f"no table of {KEYSPACE} names host {host!r} in its comment"
+    assert f'table = "{table}"' in node.file("/etc/iact/collector.toml").content_string
+    return table
+
+
+def rows(cql: Any, table: str, host: str, source: str, token: str) -> list[Any]:
     days = {datetime.now(UTC).date() + timedelta(days=d) for d in (-1, 0, 1)}
     out: list[Any] = []
-    stmt = cql.prepare(f"SELECT ts, message, raw, parse_error, program, pid, severity, fields FROM {KEYSPACE}.{TABLE} "
+    stmt = cql.prepare(f"SELECT ts, message, raw, parse_error, program, pid, severity, fields FROM {KEYSPACE}.{table} "
                        "WHERE host = ? AND source = ? AND day = ?")
     for day in sorted(days):
         out += [r for r in cql.execute(stmt, (host, source, day))
@@ -89,11 +108,12 @@ def rows(cql: Any, host: str, source: str, token: str) -> list[Any]:
     return out
 
 
-def wait_rows(cql: Any, host: str, source: str, token: str, want: int, timeout: float = 90) -> list[Any]:
+def wait_rows(cql: Any, table: str, host: str, source: str, token: str, want: int,
+              timeout: float = 90) -> list[Any]:
     deadline = time.monotonic() + timeout
     found: list[Any] = []
     while time.monotonic() < deadline:
-        found = rows(cql, host, source, token)
+        found = rows(cql, table, host, source, token)
         if len(found) >= want:
             return found
         time.sleep(1)
@@ -108,12 +128,7 @@ def journald(node: Any, fields: list[str]) -> None:
 
 def test_hostile_input_does_not_stop_the_collector(node: Any, cql: Any) -> None:
     token = f"hostile-{uuid.uuid4().hex[:10]}"
-    hostname = node.check_output("hostname")
-    collector_host = hostname
-    conf = node.file("/etc/iact/collector.toml").content_string
-    for line in conf.splitlines():
-        if line.startswith("host = "):
-            collector_host = line.split("=", 1)[1].strip().strip('"')
+    host, table = collector_host(node), own_table(cql, node)
     before = collector_unit(node)
     assert before["ActiveState"] == "active", before
     quarantined_before = quarantine_count(node)
@@ -143,8 +158,8 @@ def test_hostile_input_does_not_stop_the_collector(node: Any, cql: Any) -> None:
         node.check_output(f"logger -t itest {token}-after")
 
         # journald forwards every entry to rsyslog: the four lines are in the file too
-        syslog_rows = wait_rows(cql, collector_host, SYSLOG, token, 4)
-        json_rows = wait_rows(cql, collector_host, json_log, token, len(lines))
+        syslog_rows = wait_rows(cql, table, host, SYSLOG, token, 4)
+        json_rows = wait_rows(cql, table, host, json_log, token, len(lines))
         after = collector_unit(node)
     finally:
         node.run(f"rm -f {json_log}")
@@ -191,7 +206,10 @@ def test_hostile_journal_entries_are_read(node: Any, cql: Any, tmp_path_factory:
         assert run.rc == 0, run.stderr[-2000:]
     finally:
         node.run(f"rm -rf {work}")
-    found = {r.message.rsplit(token, 1)[-1]: r for r in wait_rows(cql, test_host, "journal", token, 4, timeout=30)}
+    # the one-shot collector logs in as the node's own role: its rows are in the node's own table
+    table = own_table(cql, node)
+    found = {r.message.rsplit(token, 1)[-1]: r
+             for r in wait_rows(cql, table, test_host, "journal", token, 4, timeout=30)}
     assert set(found) == {"-pid", "-prio", "-prio2", "-after"}, sorted(found)
     assert found["-pid"].program == "x" and isinstance(found["-pid"].pid, int)  # _PID (trusted), not SYSLOG_PID "²"
     assert found["-prio"].severity is None and not found["-prio"].parse_error

@@ -1,14 +1,21 @@
-"""Log search over ``iact_logs.infrastructure_logs`` through the read-only ``reader`` role.
+"""Log search over the log keyspace (``iact_logs``) through the read-only ``reader`` role.
 
-The table's partition key is ``(host, source, day)`` and its clustering key ``(ts DESC, position)``
-(roles/cassandra/README.md, "Log schema"). A search names a host, a source and a time range of at most
-``[logs] range_days_max`` days; it reads one partition per day, newest day first, each with
-``ts >= from AND ts < to``: every query is by its whole partition key with a clustering-range restriction,
-one prepared statement, never ``ALLOW FILTERING``, and the user's values are only ever bound values.
+Every collector host writes a table of its own (roles/cassandra/README.md, "Log integrity"); which table is
+a host's is read from the keyspace's schema (:mod:`iact_agents.logtables`: the table whose comment names the
+host), never rebuilt from the host's name. Lines written before the per-host tables are in the shared table
+``[logs] table``, read after the host's own table for each day while that table exists (an upgraded cluster
+keeps them until their TTL; on the upgrade day the host's own rows are the newer ones). A host's rows are
+never read from another host's table.
+
+The tables' partition key is ``(host, source, day)`` and their clustering key ``(ts DESC, position)``
+("Log schema"). A search names a host, a source and a time range of at most ``[logs] range_days_max`` days;
+it reads one partition per day and table, newest day first, each with ``ts >= from AND ts < to``: every
+query is by its whole partition key with a clustering-range restriction, one prepared statement per table,
+never ``ALLOW FILTERING``, and the user's values are only ever bound values.
 
 Pages hold at most ``page_size`` rows (bounded by ``[logs] page_size_max``). The next page is named by a
-cursor: the day being read and the driver's paging state, signed with the secret key and tied to the
-search it belongs to, so a tampered or foreign cursor is a 400, not a query.
+cursor: the day and table being read and the driver's paging state, signed with the secret key and tied to
+the search it belongs to, so a tampered or foreign cursor is a 400, not a query.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from django.conf import settings
 from django.core import signing
 from iact_agents.config import verifying_context
 from iact_agents.errors import AgentError, ServiceUnavailable
+from iact_agents.logtables import LogTables, read_tables
 
 from ..config import LogStoreSettings
 
@@ -66,24 +74,27 @@ class Page:
     partitions_read: int
 
 
-def make_cursor(search: Search, day: date, state: bytes | None) -> str:
-    payload = {"q": search.key(), "d": day.isoformat(),
+def make_cursor(search: Search, day: date, table: str, state: bytes | None) -> str:
+    payload = {"q": search.key(), "d": day.isoformat(), "t": table,
                "s": base64.b64encode(state).decode("ascii") if state else None}
     return signing.dumps(payload, salt=CURSOR_SALT, compress=True)
 
 
-def read_cursor(search: Search, token: str) -> tuple[date, bytes | None]:
+def read_cursor(search: Search, token: str) -> tuple[date, str, bytes | None]:
     try:
         payload = signing.loads(token, salt=CURSOR_SALT)
         if not isinstance(payload, dict) or payload.get("q") != search.key():
             raise BadCursor("the cursor belongs to another search")
         day = date.fromisoformat(payload["d"])
+        table = payload["t"]
+        if not isinstance(table, str):
+            raise TypeError(table)
         state = base64.b64decode(payload["s"]) if payload.get("s") else None
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise BadCursor(str(exc) if isinstance(exc, BadCursor) else "not a cursor of this search") from None
     if day not in search.days():
         raise BadCursor("the cursor's day is outside the search")
-    return day, state
+    return day, table, state
 
 
 # --- the connection: one cluster per worker process, made after the fork ---------------------------------
@@ -93,13 +104,14 @@ class _Store:
     pid: int | None = None
     cluster: Cluster | None = None
     session: Session | None = None
-    select: Any = None
+    tables: LogTables | None = None
+    selects: dict[str, Any] = {}  # noqa: RUF012 - one per process, replaced with the connection
 
 
-def _connect(cfg: LogStoreSettings) -> tuple[Session, Any]:
+def _connect(cfg: LogStoreSettings) -> tuple[Session, LogTables]:
     with _Store.lock:
-        if _Store.pid == os.getpid() and _Store.session is not None:
-            return _Store.session, _Store.select
+        if _Store.pid == os.getpid() and _Store.session is not None and _Store.tables is not None:
+            return _Store.session, _Store.tables
         password = cfg.password()
         auth = (PlainTextAuthProvider(cfg.username, password.get_secret_value())
                 if cfg.username is not None and password is not None else None)
@@ -116,14 +128,34 @@ def _connect(cfg: LogStoreSettings) -> tuple[Session, Any]:
                           ssl_context=ssl_context)
         try:
             session = cluster.connect()
-            select = session.prepare(
-                f"SELECT {', '.join(COLUMNS)} FROM {cfg.keyspace}.{cfg.table} "  # noqa: S608 (validated identifiers)
-                "WHERE host = ? AND source = ? AND day = ? AND ts >= ? AND ts < ?")
         except Exception:
             cluster.shutdown()
             raise
-        _Store.pid, _Store.cluster, _Store.session, _Store.select = os.getpid(), cluster, session, select
-        return session, select
+        tables = LogTables(lambda: read_tables(session, cfg.keyspace))
+        _Store.pid, _Store.cluster, _Store.session, _Store.tables = os.getpid(), cluster, session, tables
+        _Store.selects = {}
+        return session, tables
+
+
+def _select(session: Session, keyspace: str, table: str) -> Any:
+    """The prepared search of one table (names: the validated keyspace, a table name from the schema that
+    iact_agents.logtables accepted, i.e. letters, digits and _)."""
+    with _Store.lock:
+        select = _Store.selects.get(table)
+    if select is None:
+        select = session.prepare(
+            f'SELECT {", ".join(COLUMNS)} FROM {keyspace}."{table}" '  # noqa: S608 (validated identifiers)
+            "WHERE host = ? AND source = ? AND day = ? AND ts >= ? AND ts < ?")
+        with _Store.lock:
+            _Store.selects[table] = select
+    return select
+
+
+def host_tables(tables: LogTables, host: str, shared: str) -> list[str]:
+    """The tables to read for ``host``, in order: its own, then the shared table of the lines written before
+    the per-host tables, while it exists. Empty when the keyspace has neither."""
+    own = tables.table(host)
+    return ([own] if own is not None else []) + ([shared] if shared != own and tables.exists(shared) else [])
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -138,16 +170,24 @@ def _row(row: Any) -> dict[str, Any]:
 def search(query: Search, page_size: int, cursor: str | None = None) -> Page:
     """One page of the search, newest lines first (BadCursor for a cursor not of this search;
     ServiceUnavailable when Cassandra cannot answer)."""
-    days = query.days()
-    day, state = read_cursor(query, cursor) if cursor else (days[0], None)
+    where = read_cursor(query, cursor) if cursor else None
     cfg = settings.CONFIG.logs
     rows: list[dict[str, Any]] = []
-    index = days.index(day)
     reads = 0
     try:
-        session, select = _connect(cfg)
-        while index < len(days) and len(rows) < page_size:
-            bound = select.bind((query.host, query.source, days[index], query.start, query.end))
+        session, tables = _connect(cfg)
+        # Every partition to read, in order: each day newest first, the host's own table before the shared one.
+        parts = [(d, t) for d in query.days() for t in host_tables(tables, query.host, cfg.table)]
+        index, state = 0, None
+        if where is not None:
+            day, table, state = where
+            if (day, table) not in parts:
+                raise BadCursor("the cursor's table is no longer one of the host's")
+            index = parts.index((day, table))
+        while index < len(parts) and len(rows) < page_size:
+            day, table = parts[index]
+            bound = _select(session, cfg.keyspace, table).bind(
+                (query.host, query.source, day, query.start, query.end))
             bound.fetch_size = page_size - len(rows)
             result = session.execute(bound, paging_state=state)
             reads += 1
@@ -155,12 +195,14 @@ def search(query: Search, page_size: int, cursor: str | None = None) -> Page:
             state = result.paging_state
             if state is None:
                 index += 1
+    except BadCursor:
+        raise
     except AgentError as exc:  # the password file is missing or readable by others
         raise ServiceUnavailable(f"the log store cannot be used: {exc}") from None
     except Exception as exc:  # the driver raises many types: NoHostAvailable, timeouts, Unauthorized...
         log.warning("log search failed: %s: %s", type(exc).__name__, exc)
         raise ServiceUnavailable(f"the log store cannot answer now ({type(exc).__name__})") from None
-    next_cursor = make_cursor(query, days[index], state) if index < len(days) else None
+    next_cursor = make_cursor(query, *parts[index], state) if index < len(parts) else None
     return Page(rows, next_cursor, reads)
 
 

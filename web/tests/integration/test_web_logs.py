@@ -1,5 +1,10 @@
 """Log search against the real Cassandra: lines written into two days' partitions are read back through the
-reader role, page by page across the days, newest first, within the range; cursors cannot be forged."""
+reader role, page by page across the days, newest first, within the range; cursors cannot be forged.
+
+The lines are a collector host's: the newer ones in the host's own table (found by its comment in the
+schema, as the search finds it), the older ones in the shared table of the lines written before the per-host
+tables, on both days, as on an upgraded cluster. Written with the admin role (a collector's role may not
+delete), under a source of the test's own, and deleted afterwards."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 from django.test import Client
 from iact_agents.config import verifying_context
+from iact_agents.logtables import read_tables
 from webtest_helpers import Token
 
 pytestmark = pytest.mark.integration
@@ -42,16 +48,23 @@ def writer() -> Iterator[Any]:
 
 
 def test_search_pages_through_partitions_newest_first(writer: Any, api_token: Token, browser: Client) -> None:
-    host, source = f"it-{uuid.uuid4().hex[:10]}", f"/var/log/it-{uuid.uuid4().hex[:8]}.log"
+    tables = read_tables(writer, "iact_logs")
+    if not tables.by_host or "infrastructure_logs" not in tables.names:
+        pytest.fail(f"iact_logs needs a host's own table and the shared one; it has {sorted(tables.names)}")
+    host, own = sorted(tables.by_host.items())[0]
+    source = f"/var/log/it-{uuid.uuid4().hex[:8]}.log"
     day2 = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     day1 = day2 - timedelta(days=1)
     times = [day1 + timedelta(minutes=i) for i in range(5)] + [day2 + timedelta(minutes=i) for i in range(4)]
-    insert = writer.prepare("INSERT INTO iact_logs.infrastructure_logs (host, source, day, ts, position, severity, "
-                            "program, message, raw, parse_error) VALUES (?, ?, ?, ?, ?, 'info', 'it', ?, ?, false)")
+    # day1 and the first two lines of day2 before the upgrade (shared table), the last two after (own table)
+    where = ["infrastructure_logs"] * 7 + [own] * 2
+    columns = "host, source, day, ts, position, severity, program, message, raw, parse_error"
+    inserts = {t: writer.prepare(f'INSERT INTO iact_logs."{t}" ({columns}) '
+                                 "VALUES (?, ?, ?, ?, ?, 'info', 'it', ?, ?, false)") for t in set(where)}
     for i, ts in enumerate(times):
-        writer.execute(insert, (host, source, ts.date(), ts, f"0:{i:08d}", f"line {i}", f"raw {i}"))
+        writer.execute(inserts[where[i]], (host, source, ts.date(), ts, f"0:{i:08d}", f"line {i}", f"raw {i}"))
     outside = day2 + timedelta(hours=3)
-    writer.execute(insert, (host, source, outside.date(), outside, "0:99999999", "outside", "outside"))
+    writer.execute(inserts[own], (host, source, outside.date(), outside, "0:99999999", "outside", "outside"))
     try:
         http = api_token.http()
         start, end = day1 - timedelta(hours=1), day2 + timedelta(hours=1)
@@ -81,9 +94,10 @@ def test_search_pages_through_partitions_newest_first(writer: Any, api_token: To
                            f"&to={end:%Y-%m-%dT%H:%M:%SZ}&page_size=5").content.decode()
         assert "line 8" in page and "line 3" not in page and re.search(r'rel="next"', page)
     finally:
-        for d in {t.date() for t in [*times, outside]}:
-            writer.execute("DELETE FROM iact_logs.infrastructure_logs WHERE host = %s AND source = %s AND day = %s",
-                           (host, source, d))
+        for t in set(where):
+            for d in {ts.date() for ts in [*times, outside]}:
+                writer.execute(f'DELETE FROM iact_logs."{t}" WHERE host = %s AND source = %s AND day = %s',
+                               (host, source, d))
 
 
 def test_the_code_never_asks_cassandra_to_filter() -> None:

@@ -8,7 +8,10 @@
 ``IACT_TEST_CASSANDRA_CA``             CA certificate (PEM) of the nodes: TLS, certificate and address verified
                                         (unset: plain CQL; the stack requires TLS and sets it)
 ``IACT_TEST_CASSANDRA_KEYSPACE``       default ``iact_logs``
-``IACT_TEST_CASSANDRA_TABLE``          default ``infrastructure_logs``
+``IACT_TEST_CASSANDRA_TABLE``          default ``infrastructure_logs`` (the shared table of the lines written before
+                                        the per-host tables: no collector writes it any more, so the tests'
+                                        rows meet no real host's; the stack's tests write it as the admin.
+                                        With a collector host's own role, name that host's own table)
 ``IACT_TEST_CASSANDRA_CONSISTENCY``    default ``LOCAL_QUORUM``
 ``IACT_TEST_CASSANDRA_CREATE_SCHEMA``  ``1``: create the keyspace (RF 1) and table if missing (a
                                         developer's single node; on the stack the Cassandra role creates them)
