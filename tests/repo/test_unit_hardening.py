@@ -33,6 +33,7 @@ CEILINGS_FILE = ROOT / "roles/audit/defaults/main.yml"
 # Facts the roles read (the rest of a real host's facts is not used by the unit templates): each host's default
 # address is its ansible_host, as on the lab's containers; memory only sizes Cassandra's heap.
 FACTS = {"architecture": "x86_64", "memtotal_mb": 4096}
+SYSTEMD_VERSION = 252
 SCORE = re.compile(r"Overall exposure level for (\S+): (\d+\.\d)")
 
 RENDER_TASKS = """\
@@ -111,6 +112,10 @@ def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
     assert path, ("systemd-analyze is not installed: the unit scores cannot be measured "
                   "(Debian: apt-get install systemd; the hosts run systemd 252 of Debian 12)")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    assert version.startswith(f"systemd {SYSTEMD_VERSION} "), (
+        f"the scores are those of systemd {SYSTEMD_VERSION} (Debian 12, the hosts' version); this machine has "
+        f"{version.splitlines()[:1]}: other versions weigh the options differently")
     return path
 
 
@@ -145,7 +150,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, st
 
 
 @pytest.fixture(scope="session")
-def scores(rendered: dict[str, dict[str, str]], systemd_analyze: str,
+def scores(systemd_analyze: str, rendered: dict[str, dict[str, str]],
            tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, float]]:
     """unit -> host -> exposure, each host's units scored in a root of their own (no drop-in of this machine)."""
     found: dict[str, dict[str, float]] = {}
