@@ -119,10 +119,8 @@ def systemd_analyze() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    """host -> unit -> the unit file Ansible renders for that lab host."""
-    work = tmp_path_factory.mktemp("units")
+def render(work: Path, extra_vars: dict[str, object] | None = None) -> dict[str, dict[str, str]]:
+    """host -> unit -> the unit file Ansible renders for that lab host (extra_vars: `-e`, above the inventory)."""
     hosts = _role_hosts()
     missing = sorted(role for role in UNITS.values() if role not in hosts)
     assert not missing, f"no playbook applies the roles {missing}: their units cannot be rendered for a host"
@@ -141,12 +139,18 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, st
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(work / "roles"),
            "ANSIBLE_NOCOLOR": "1"}
     result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(ROOT / "inventory" / "lab"), str(work / "render.yml"), "-e", f"out={out}"],
+        [str(ANSIBLE_PLAYBOOK), "-i", str(ROOT / "inventory" / "lab"), str(work / "render.yml"),
+         "-e", json.dumps({**(extra_vars or {}), "out": str(out)})],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     assert result.returncode == 0, f"rendering the units failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
     by_host: dict[str, dict[str, str]] = json.loads(out.read_text())
     return by_host
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    return render(tmp_path_factory.mktemp("units"))
 
 
 @pytest.fixture(scope="session")
@@ -179,6 +183,24 @@ def test_every_unit_template_is_scored() -> None:
     templates = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(f"roles/*/{UNIT_DIR}/**/*.j2"))
     assert templates == [str(t.relative_to(ROOT)) for t in UNIT_TEMPLATES]
     assert UNITS, "no unit template found"
+
+
+def test_lab_units_allow_exactly_the_inventory_addresses(rendered: dict[str, dict[str, str]]) -> None:
+    """The IP allow lists of the lab: the Cassandra nodes (and the metrics store for the web), nothing else."""
+    nodes = "172.30.80.21 172.30.80.22 172.30.80.23"
+    for host in ("mysql1", "cass1", "cass2", "cass3"):
+        assert f"IPAddressDeny=any\nIPAddressAllow=localhost {nodes}\n" in rendered[host]["iact-collector.service"]
+    web = rendered["mysql1"]["iact-web.service"]
+    assert f"IPAddressDeny=any\nIPAddressAllow=localhost 172.30.80.11 {nodes}\n" in web
+
+
+def test_host_names_instead_of_addresses_drop_the_ip_filter(tmp_path: Path, systemd_analyze: str) -> None:
+    """IPAddressAllow takes addresses only: a name there would leave `IPAddressDeny=any` allowing nothing at all."""
+    units = render(tmp_path, {"collector_cassandra_contact_points": ["cass1.example.net", "10.0.0.5"],
+                              "web_mysql_host": "db.example.net"})["mysql1"]
+    for unit, names in (("iact-collector.service", "cass1.example.net"), ("iact-web.service", "db.example.net")):
+        assert "IPAddress" not in units[unit].replace("# No IPAddressDeny", ""), units[unit]
+        assert f"# No IPAddressDeny: {names}" in units[unit]
 
 
 def test_every_unit_is_rendered_for_a_lab_host(scores: dict[str, dict[str, float]]) -> None:
