@@ -45,6 +45,7 @@ keyspaces_changed:
 """
 
 import configparser
+import secrets
 import ssl
 import traceback
 
@@ -313,10 +314,32 @@ class State:
                              f"ALTER ROLE {quote_ident(name)} WITH PASSWORD = {REDACTED}")
 
     def lock_default_role(self, session):
+        """No superuser, no login, and a random password nobody keeps (CIS 3.2: a locked role still answers
+        "not permitted to log in" only after checking the password, which tells that it is the default)."""
         row = session.execute(
             "SELECT can_login, is_superuser FROM system_auth.roles WHERE role = %s", [DEFAULT_ROLE]).one()
-        if row is not None and (row.can_login or row.is_superuser):
-            self.execute(session, f"ALTER ROLE {DEFAULT_ROLE} WITH SUPERUSER = false AND LOGIN = false")
+        if row is None:
+            return
+        lock = "SUPERUSER = false AND LOGIN = false AND " if row.can_login or row.is_superuser else ""
+        if lock or self.default_password_accepted():
+            alter = f"ALTER ROLE {DEFAULT_ROLE} WITH {lock}PASSWORD = "
+            self.execute(session, alter + quote_str(secrets.token_hex(32)), alter + REDACTED)
+
+    def default_password_accepted(self) -> bool:
+        """Whether the server still accepts the default role's default password (locked or not)."""
+        try:
+            cluster = self.cluster(DEFAULT_ROLE, DEFAULT_ROLE)
+            try:
+                cluster.connect().shutdown()
+            finally:
+                cluster.shutdown()
+            return True
+        except Exception as exc:
+            if "not permitted to log in" in str(exc):
+                return True
+            if is_auth_failure(exc):
+                return False
+            raise
 
     @staticmethod
     def resource_to_cql(resource: str) -> str:

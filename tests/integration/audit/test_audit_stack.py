@@ -16,6 +16,7 @@ The tests pick their hosts from the inventory's groups (no per-host parametrisat
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -331,8 +332,11 @@ PLANTS: dict[str, Plant] = {
         cassandra_yaml(h, "doc['authenticator'] = 'AllowAllAuthenticator'"), "authenticator: AllowAllAuthenticator"),
     "AllowAllAuthorizer in the node's configuration": Plant("cassandra.authorization", "cassandra", lambda h:
         cassandra_yaml(h, "doc['authorizer'] = 'AllowAllAuthorizer'"), "authorizer: AllowAllAuthorizer"),
+    # roles/cassandra gives the locked default role a random password nobody keeps: the plant gives it back the
+    # default one too, the revert a new random one.
     "the default role allowed to log in": Plant("cassandra.default_role_login", "cassandra", lambda h: statements_cql(
-        h, "ALTER ROLE cassandra WITH LOGIN = true", "ALTER ROLE cassandra WITH LOGIN = false"),
+        h, "ALTER ROLE cassandra WITH LOGIN = true AND PASSWORD = 'cassandra'",
+        f"ALTER ROLE cassandra WITH LOGIN = false AND PASSWORD = '{secrets.token_hex(32)}'"),
         "logged in", also=frozenset({"cassandra.default_role_password"})),
     "a node process running as root": Plant("cassandra.not_root", "cassandra", lambda h: decoy_node(h, "root"),
                                             "runs as root"),
@@ -429,8 +433,8 @@ def test_every_check_has_a_plant() -> None:
     from iact_agents.audit.runner import CATALOGUE  # noqa: PLC0415
 
     planted = {p.check for p in PLANTS.values()}
-    # The default role's password cannot be planted back to the default without knowing the real one: the
-    # plant of its login shows it fails (the password is still the default on a stack without issue 14).
+    # The default role's password has no plant of its own: the plant of its login gives it back the default
+    # password, and that check must fail with it (`also`).
     assert {c.id for c in CATALOGUE} - planted == {"cassandra.default_role_password"}
 
 
