@@ -44,6 +44,8 @@ class Target:
     password_file: str | None
     admin_user: str | None
     admin_password_file: str | None
+    ca_file: str | None = None
+    """CA of the nodes' certificates (``IACT_TEST_CASSANDRA_CA``): TLS with certificate and address verified."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Target | None:
@@ -60,7 +62,7 @@ class Target:
             keyspace=env.get(ENV + "KEYSPACE", "iact_logs"), table=env.get(ENV + "TABLE", "infrastructure_logs"),
             consistency=env.get(ENV + "CONSISTENCY", "LOCAL_QUORUM"),
             user=collector_user if collector_pw else admin_user, password_file=collector_pw or admin_pw,
-            admin_user=admin_user, admin_password_file=admin_pw,
+            admin_user=admin_user, admin_password_file=admin_pw, ca_file=env.get(ENV + "CA") or None,
         )
 
     def cassandra_settings(self, **over: Any) -> dict[str, Any]:
@@ -71,6 +73,8 @@ class Target:
         }
         if self.user and self.password_file:
             out |= {"username": self.user, "password_file": self.password_file}
+        if self.ca_file:
+            out["ssl_ca_file"] = self.ca_file
         return out | over
 
     def connect(self, *, admin: bool = False) -> tuple[Any, Any]:
@@ -86,8 +90,12 @@ class Target:
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.dc)),
             consistency_level=ConsistencyLevel.name_to_value[self.consistency], request_timeout=30,
         )
+        tls = None
+        if self.ca_file:
+            from iact_agents.config import verifying_context  # noqa: PLC0415 - the agents' own TLS context
+            tls = verifying_context(Path(self.ca_file))
         cluster = Cluster(self.hosts, port=self.port, auth_provider=auth, protocol_version=5,
-                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+                          execution_profiles={EXEC_PROFILE_DEFAULT: profile}, ssl_context=tls)
         return cluster, cluster.connect()
 
 

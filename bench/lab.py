@@ -95,6 +95,8 @@ def lab_target(inventory: Path = INVENTORY) -> tuple[Target, tempfile.TemporaryD
         "IACT_TEST_CASSANDRA_KEYSPACE": str(conf["keyspace"]),
         "IACT_TEST_CASSANDRA_TABLE": str(conf["table"]),
     }
+    if conf.get("ssl_ca_file"):  # the nodes require TLS: the lab CA (roles/pki) signed their certificates
+        env["IACT_TEST_CASSANDRA_CA"] = str(REPO / ".lab" / "web-ca" / "ca.crt")
     found = Target.from_env(env)
     assert found is not None
     return found, tmp

@@ -451,7 +451,8 @@ def test_sink_writes_a_refused_record_as_a_plain_row_and_the_rest_as_they_are(
     t = cassandra_target
     settings = CassandraSettings.model_validate({
         "contact_points": t.hosts, "port": t.port, "local_dc": t.dc, "keyspace": t.keyspace, "table": t.table,
-        "consistency": t.consistency, "username": t.user, "password_file": t.password_file})
+        "consistency": t.consistency, "username": t.user, "password_file": t.password_file,
+        "ssl_ca_file": t.ca_file})
     sink = CassandraSink(settings, host=test_host, store_raw=False, retry_initial_s=0.5, retry_max_s=2)
     ts = datetime.now(UTC).replace(microsecond=0)
     recs = [Record(source="poison", position=f"p:{i}", ts=ts, message=f"m{i}", raw=f"raw {i} é",
@@ -481,7 +482,8 @@ def test_rows_written_by_the_encoder_read_back_as_rows_bound_by_the_driver(
     t = cassandra_target
     settings = CassandraSettings.model_validate({
         "contact_points": t.hosts, "port": t.port, "local_dc": t.dc, "keyspace": t.keyspace, "table": t.table,
-        "consistency": t.consistency, "username": t.user, "password_file": t.password_file})
+        "consistency": t.consistency, "username": t.user, "password_file": t.password_file,
+        "ssl_ca_file": t.ca_file})
     now = datetime.now(UTC)
     lines = [*(FIXTURES / "syslog_rfc3339.log").read_text().splitlines(), f"not syslog at all {chr(0xDCFF)} é"]
     recs = [parse_syslog(line, source="enc", position=f"p:{i:04d}", fallback_ts=now, now=now)
