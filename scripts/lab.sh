@@ -106,7 +106,15 @@ cmd_engine() {
     args+=(--add-runtime "nosysres=$runtime_wrapper" --default-runtime nosysres)
   fi
   log "starting dockerd (log: $dockerd_log)"
-  setsid dockerd "${args[@]}" >>"$dockerd_log" 2>&1 </dev/null &
+  # Without the caller's other descriptors: started under `flock FILE make ...`, dockerd would otherwise keep
+  # the lock for as long as it runs (it outlives the command).
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+    done
+    exec setsid dockerd "${args[@]}" >>"$dockerd_log" 2>&1 </dev/null
+  ) &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 0.5
