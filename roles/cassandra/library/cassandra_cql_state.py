@@ -122,18 +122,25 @@ class State:
         self.clusters.append(cluster)
         return cluster.connect()
 
-    def can_login(self, username: str, password: str) -> bool:
+    def login_error(self, username: str, password: str) -> Exception | None:
+        """None when this login works, else the driver's error."""
         try:
             cluster = self.cluster(username, password)
             try:
                 cluster.connect().shutdown()
             finally:
                 cluster.shutdown()
-            return True
         except Exception as exc:
-            if is_auth_failure(exc):
-                return False
-            raise
+            return exc
+        return None
+
+    def can_login(self, username: str, password: str) -> bool:
+        exc = self.login_error(username, password)
+        if exc is None:
+            return True
+        if is_auth_failure(exc):
+            return False
+        raise exc
 
     def close(self):
         for cluster in self.clusters:
@@ -327,19 +334,12 @@ class State:
 
     def default_password_accepted(self) -> bool:
         """Whether the server still accepts the default role's default password (locked or not)."""
-        try:
-            cluster = self.cluster(DEFAULT_ROLE, DEFAULT_ROLE)
-            try:
-                cluster.connect().shutdown()
-            finally:
-                cluster.shutdown()
+        exc = self.login_error(DEFAULT_ROLE, DEFAULT_ROLE)
+        if exc is None or "not permitted to log in" in str(exc):
             return True
-        except Exception as exc:
-            if "not permitted to log in" in str(exc):
-                return True
-            if is_auth_failure(exc):
-                return False
-            raise
+        if is_auth_failure(exc):
+            return False
+        raise exc
 
     @staticmethod
     def resource_to_cql(resource: str) -> str:
