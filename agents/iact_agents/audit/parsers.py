@@ -202,6 +202,20 @@ def parse_exposures(text: str) -> dict[str, float]:
     return found
 
 
+_OVERALL = re.compile(r"Overall exposure level for (\S+): (\d{1,2}(?:\.\d+)?)\b")
+
+
+def parse_overall_exposures(text: str) -> dict[str, float]:
+    """``systemd-analyze security UNIT...`` (text): the "Overall exposure level for UNIT: N" line of each unit
+    named (it also scores units that are installed but not loaded, which the plain listing leaves out)."""
+    found: dict[str, float] = {}
+    for unit, value in _OVERALL.findall(text):
+        exposure = float(value)
+        if 0.0 <= exposure <= 10.0:
+            found[unit] = exposure
+    return found
+
+
 # --- command lines -------------------------------------------------------------------------------------
 
 # An option that carries a secret: --password=x, -password x, --pass, --passwd, -pw, --pwd, --secret, --token.

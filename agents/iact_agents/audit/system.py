@@ -64,20 +64,24 @@ def judge_cmdline_secrets(facts: Facts) -> Outcome:
                    "secrets are visible on command lines (ps) or in process environments")
 
 
-def exposures(facts: Facts) -> dict[str, float]:
+def exposures(facts: Facts, units: tuple[str, ...] = ()) -> dict[str, float]:
+    """The exposure of every loaded unit, or of ``units`` by name (also when installed but not loaded: a
+    oneshot unit such as iact-audit.service is loaded only while it runs)."""
     def gather() -> dict[str, float]:
+        argv = ["systemd-analyze", "security", "--no-pager", *units] if units else \
+            ["systemd-analyze", "security", "--json=short", "--no-pager"]
         try:
-            out = facts.host.run(["systemd-analyze", "security", "--json=short", "--no-pager"])
+            out = facts.host.run(argv)
         except CommandFailed as exc:
             raise FactUnavailable(f"systemd-analyze: {exc}") from None
         if out.returncode != 0:
             raise FactUnavailable(f"systemd-analyze security failed: {out.first_error_line}")
-        found = parsers.parse_exposures(out.stdout)
+        found = parsers.parse_overall_exposures(out.stdout) if units else parsers.parse_exposures(out.stdout)
         if not found:
             raise FactUnavailable("systemd-analyze security listed no unit (output not understood)")
         return found
 
-    return facts.memo("units.exposure", gather)
+    return facts.memo("units.exposure." + ",".join(units), gather)
 
 
 def judge_unit_exposure(facts: Facts) -> Outcome:
@@ -87,6 +91,9 @@ def judge_unit_exposure(facts: Facts) -> Outcome:
         return not_applicable(f"none of the units with a documented score is installed here ({', '.join(limits)})"
                               if limits else "no unit score is documented in the configuration (units.max_exposure)")
     seen = exposures(facts)
+    unloaded = tuple(sorted(u for u in here if u not in seen))
+    if unloaded:
+        seen = {**seen, **exposures(facts, unloaded)}
     findings = []
     for unit, limit in sorted(here.items()):
         if unit not in seen:

@@ -198,3 +198,21 @@ def test_an_incomplete_virtualenv_search_is_an_error_not_a_pass(tmp_path: Path) 
     facts = facts_for(tree, software={"venv_max_dirs": 100, "venv_roots": ["/srv", "/opt"]})
     outcome = runner.judge(runner.CATALOGUE[0], facts)
     assert outcome.status is Status.ERROR and "venv_max_dirs" in outcome.evidence
+
+
+def test_an_installed_unit_that_is_not_loaded_is_scored_by_name(tmp_path: Path) -> None:
+    """A oneshot unit (iact-audit.service) is loaded only while it runs: the listing leaves it out, so it is
+    scored by name (text output, its "Overall exposure level" line)."""
+    tree = lab_host(tmp_path)
+    tree.unit("iact-audit.service", "/etc/systemd/system")
+    by_name = "systemd-analyze security --no-pager iact-audit.service"
+    answers = {SCORES: CommandOutput(0, '[{"unit": "iact-collector.service", "exposure": "1.9"}]', ""),
+               by_name: CommandOutput(0, "NAME DESCRIPTION EXPOSURE\n...\n"
+                                         "→ Overall exposure level for iact-audit.service: 2.3 OK :-)\n", "")}
+    limits = {"iact-collector.service": 2.0, "iact-audit.service": 2.3}
+    outcome = runner.judge(system.CHECKS[2], facts_for(tree, Runner(answers), units={"max_exposure": limits}))
+    assert outcome.status is Status.PASS, outcome
+    assert "iact-audit.service 2.3 <= 2.3" in outcome.evidence
+    answers[by_name] = CommandOutput(0, "→ Overall exposure level for iact-audit.service: 2.9 OK :-)\n", "")
+    outcome = runner.judge(system.CHECKS[2], facts_for(tree, Runner(answers), units={"max_exposure": limits}))
+    assert outcome.findings == ("iact-audit.service: exposure 2.9 > documented 2.3",)

@@ -188,3 +188,17 @@ def test_exposures_of_any_json_never_raise(value: object) -> None:
     import json  # noqa: PLC0415
 
     assert isinstance(parsers.parse_exposures(json.dumps(value)), dict)
+
+
+def test_overall_exposure_lines_of_named_units() -> None:
+    text = ("NAME  DESCRIPTION  EXPOSURE\n✓ PrivateTmp=  ...\n"
+            "→ Overall exposure level for iact-audit.service: 2.3 OK :-)\n"
+            "→ Overall exposure level for x.service: 11.0 UNSAFE\n")
+    assert parsers.parse_overall_exposures(text) == {"iact-audit.service": 2.3}
+
+
+@given(st.text(max_size=300))
+def test_overall_exposures_are_total(text: str) -> None:
+    found = parsers.parse_overall_exposures(text + "\nOverall exposure level for a.service: 1.5")
+    assert found["a.service"] == 1.5 or "Overall exposure level for a.service" in text
+    assert all(0.0 <= v <= 10.0 for v in found.values())
