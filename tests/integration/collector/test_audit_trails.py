@@ -56,5 +56,5 @@ def test_a_failed_mariadb_login_is_audited_and_shipped(pytestconfig: pytest.Conf
     host = collector_host(db)
     found = wait_rows(cql, own_table(cql, db), host, AUTH_LOG, user, 1)
     assert found, f"no line naming {user} from {host} reached its table from {AUTH_LOG}"
-    line = found[0].raw or found[0].message
-    assert "mariadb-audit" in line and "FAILED_CONNECT" in line, line
+    row = found[0]
+    assert row.program == "mariadb-audit" and "FAILED_CONNECT" in row.message, row
