@@ -55,6 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKUP = "/usr/local/sbin/iact-backup"
 IDENTITY_DIR = "/run/iact-backup"
 IDENTITY = f"{IDENTITY_DIR}/age-identity"
+# Uploaded here first (root's own folder, on the root file system), then moved into the tmpfs: pyinfra's docker
+# connector copies with `docker cp`, which cannot write into a tmpfs such as /run ("Could not find the file").
+IDENTITY_STAGING = "/root/.iact-restore-identity"
 IDENTITY_RE = re.compile(r"^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$")
 CQL_HELPER = "/root/iact-drill-cql_markers.py"
 MYSQL_SCHEMAS = ("iact", "iact_drill")
@@ -108,7 +111,7 @@ def restore_key(c: Cluster, hosts: list[str]) -> Iterator[None]:
         yield
     finally:
         for host in hosts:
-            c.run(host, f"rm -f {IDENTITY}", check=False)
+            c.run(host, f"rm -f {IDENTITY} {IDENTITY_STAGING}", check=False)
 
 
 def bring_identity(c: Cluster, hosts: list[str]) -> None:
@@ -118,8 +121,8 @@ def bring_identity(c: Cluster, hosts: list[str]) -> None:
             raise DrillError(f"{host}: backup_age_identity (the vault's age private key of the backups) is not set in"
                              " the inventory: encrypted backups cannot be restored without it")
         c.run(host, f"install -d -m 0700 {IDENTITY_DIR}")
-        c.put(host, io.StringIO(key + "\n"), IDENTITY)
-        c.run(host, f"chmod 0600 {IDENTITY}")
+        c.put(host, io.StringIO(key + "\n"), IDENTITY_STAGING)
+        c.run(host, f"install -m 0600 {IDENTITY_STAGING} {IDENTITY}; status=$?; rm -f {IDENTITY_STAGING}; exit $status")
 
 
 def connect(inventory_path: str) -> Cluster:
