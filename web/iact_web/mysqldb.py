@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 import pymysql
+
+if TYPE_CHECKING:
+    from iact_agents.dora.store import Database
 
 _SUBMODULES = (
     "pymysql.err", "pymysql.constants", "pymysql.constants.CLIENT", "pymysql.constants.COMMAND",
@@ -22,6 +26,16 @@ _SUBMODULES = (
     "pymysql.constants.SERVER_STATUS", "pymysql.converters", "pymysql.cursors", "pymysql.connections",
     "pymysql.times", "pymysql.charset", "pymysql.optionfile", "pymysql.protocol",
 )
+
+
+def agents_database() -> Database:
+    """The agents' retrying connection (:class:`iact_agents.dora.store.Database`) over the web's own account,
+    for the pages that read through the agents' own queries (DORA events, the last audits). Close it after use."""
+    from django.conf import settings  # noqa: PLC0415 - settings imports this module first
+    from iact_agents.dora.store import Database  # noqa: PLC0415 - not at the settings' import time
+
+    return Database(settings.CONFIG.mysql.defaults_file, connect_timeout=settings.CONFIG.mysql.connect_timeout_s,
+                    attempts=2, base_delay=0.2)
 
 
 def install() -> None:

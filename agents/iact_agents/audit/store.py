@@ -74,6 +74,11 @@ class HostAudit:
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     """(check id, severity, status) of the checks that failed or could not be judged."""
 
+    def problems_text(self) -> str:
+        """The checks that failed or could not be judged, as the reports show them: ``check (severity[, error])``."""
+        return ", ".join(f"{check} ({severity}{', error' if status == 'error' else ''})"
+                         for check, severity, status in self.problems)
+
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "run_id": self.run_id, "finished_at": self.finished_at.isoformat(),
                 "outcome": self.outcome, "checks": self.checks, "passed": self.passed, "failed": self.failed,

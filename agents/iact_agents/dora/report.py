@@ -133,11 +133,6 @@ def _audit_cells(a: HostAudit) -> list[str]:
             str(a.failed_high), str(a.not_applicable), str(a.errors)]
 
 
-def _audit_problems(a: HostAudit) -> str:
-    return ", ".join(f"{check} ({severity}{', error' if status == 'error' else ''})"
-                     for check, severity, status in a.problems)
-
-
 def render_audits_table(data: ReportData) -> str:
     """The section of the last audit per host (``iact-agent audit``)."""
     out = ["", "Compliance and security audit (last run per host)"]
@@ -150,7 +145,7 @@ def render_audits_table(data: ReportData) -> str:
     out.append("  ".join(c.ljust(w) for c, w in zip(AUDIT_COLUMNS, widths, strict=True)).rstrip())
     out.append("  ".join("-" * w for w in widths))
     out.extend("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-    out.extend(f"  {a.host}: {_audit_problems(a)}" for a in data.audits if a.problems)
+    out.extend(f"  {a.host}: {a.problems_text()}" for a in data.audits if a.problems)
     return "\n".join(out) + "\n"
 
 
@@ -340,7 +335,7 @@ def render_html(data: ReportData) -> str:
                 for w in data.windows],
         charts=_trend_charts(data.history),
         audits_note=data.audits_note, audit_columns=AUDIT_COLUMNS,
-        audits=[AuditRow(_audit_cells(a), a.outcome, AUDIT_OUTCOME_COLOURS.get(a.outcome, "#777"), _audit_problems(a))
+        audits=[AuditRow(_audit_cells(a), a.outcome, AUDIT_OUTCOME_COLOURS.get(a.outcome, "#777"), a.problems_text())
                 for a in data.audits],
     )
 

@@ -36,9 +36,10 @@ from iact_agents.dora.metrics import (
     key_of,
 )
 from iact_agents.dora.models import Change, Deployment, Incident
-from iact_agents.dora.store import Database, LoadedEvents, load_events
+from iact_agents.dora.store import LoadedEvents, load_events
 
 from ..api.params import DayRange
+from ..mysqldb import agents_database
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,7 @@ def events() -> Events:
         cached = _Memo.events
         if cached is not None and cached[1] == mark and now - cached[0] < MEMO_SECONDS:
             return cached[2]
-    db = Database(settings.CONFIG.mysql.defaults_file, connect_timeout=settings.CONFIG.mysql.connect_timeout_s,
-                  attempts=2, base_delay=0.2)
+    db = agents_database()
     try:
         loaded = load_events(db)
     finally:

@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from iact_agents.audit.store import HostAudit
 from iact_agents.audit.store import latest_runs as _latest_audit_runs
-from iact_agents.dora.store import Database
 from iact_agents.storable import InvalidJson, loads
 
 from ..core import audit
+from ..mysqldb import agents_database
 from .models import Alert, AlertAcknowledgement
 
 BACKUP_JOBS = ("backup", "backup_binlogs")
@@ -237,8 +236,7 @@ def detail_text(value: Any, limit: int = 300) -> str:
 def latest_audits() -> list[HostAudit]:
     """The last compliance and security audit of every host: the query the DORA report uses
     (:func:`iact_agents.audit.store.latest_runs`), over the web's own MySQL account."""
-    db = Database(settings.CONFIG.mysql.defaults_file, connect_timeout=settings.CONFIG.mysql.connect_timeout_s,
-                  attempts=2, base_delay=0.2)
+    db = agents_database()
     try:
         return _latest_audit_runs(db)
     finally:

@@ -120,11 +120,6 @@ def quality_history_table(rows: Sequence[dict[str, Any]]) -> Table:
     ], list(rows))
 
 
-def _audit_problems(a: HostAudit) -> str:
-    return ", ".join(f"{check} ({severity}{', not judged' if status == 'error' else ''})"
-                     for check, severity, status in a.problems)
-
-
 def audits_table(rows: Sequence[HostAudit]) -> Table:
     return Table("audits", "Last audit of every host (iact-agent audit, weekly)", [
         Column("host", "Host", lambda a: a.host),
@@ -136,6 +131,6 @@ def audits_table(rows: Sequence[HostAudit]) -> Table:
         Column("failed_high", "Fail high+", lambda a: a.failed_high, "number"),
         Column("not_applicable", "N/A", lambda a: a.not_applicable, "number"),
         Column("errors", "Not judged", lambda a: a.errors, "number"),
-        Column("problems", "Failed or not judged", _audit_problems),
+        Column("problems", "Failed or not judged", lambda a: a.problems_text()),
         Column("run_id", "Run", lambda a: a.run_id),
     ], list(rows), empty="No audit recorded yet: the weekly job (or make audit) has not run.")
