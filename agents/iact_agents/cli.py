@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "iact_agents.retention": ("retention",),
     "iact_agents.collector.cli": ("collect",),
     "iact_agents.health": ("health",),
+    "iact_agents.remediate": ("remediate",),
     "iact_agents.dora.cli": ("dora",),
     "iact_agents.quality.cli": ("quality",),
     "iact_agents.audit": ("audit",),
