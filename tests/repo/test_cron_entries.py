@@ -26,6 +26,7 @@ USERS = {"root", "iact"}  # cron_job_users' default: the lock folders every host
 MIRRORS = {
     "cron_health_config_path": ("health", "health_config_path"),
     "cron_health_mysql_defaults": ("health", "health_mysql_defaults_path"),
+    "cron_remediate_config_path": ("health", "health_remediate_config_path"),
     "cron_dora_config_path": ("dora", "dora_config_path"),
     "cron_dora_mysql_defaults": ("dora", "dora_mysql_defaults_path"),
     "cron_app_mysql_defaults": ("mysql", "mysql_credentials_dir"),
@@ -37,6 +38,7 @@ MIRRORS = {
 MOVED = {
     "health_config_path": "/srv/t/health.toml",
     "health_mysql_defaults_path": "/srv/t/mysql-health.cnf",
+    "health_remediate_config_path": "/srv/t/remediate.toml",
     "dora_config_path": "/srv/t/dora.toml",
     "dora_mysql_defaults_path": "/srv/t/mysql-dora.cnf",
     "mysql_credentials_dir": "/srv/t/creds",
@@ -145,7 +147,8 @@ def test_default_entries_use_the_owner_roles_paths(rendered: Path) -> None:
     assert dora.count("--config /etc/iact/dora.toml") == 3
     assert "iact-agent dora report --html --config /etc/iact/dora.toml" in dora  # the page: [report] html_path
     health = entries(rendered / "iact-health")[0][6]
-    assert health.endswith("-- iact-agent health --config /etc/iact/health.toml")
+    assert health.endswith("-- sh -c 'iact-agent health --config /etc/iact/health.toml; rc=$?;"
+                           " iact-agent remediate run --config /etc/iact/remediate.toml || exit $?; exit $rc'")
     assert entries(rendered / "iact-session-cleanup")[0][6].count("/etc/iact/mysql-app.cnf") == 2
     assert entries(rendered / "iact-backup")[0][6].endswith(
         "--mysql-defaults /etc/iact/backup-job.cnf -- /usr/local/sbin/iact-backup run")
@@ -154,13 +157,14 @@ def test_default_entries_use_the_owner_roles_paths(rendered: Path) -> None:
 def test_entries_follow_the_owner_roles_variables(rendered_moved: Path) -> None:
     """Setting an owner role's variable in the inventory moves what the cron entry uses (not only the deploy)."""
     text = "".join((rendered_moved / name).read_text() for name in sorted(JOBS))
-    for path in ("/etc/iact/health.toml", "/etc/iact/mysql-health.cnf", "/etc/iact/dora.toml",
+    for path in ("/etc/iact/health.toml", "/etc/iact/remediate.toml", "/etc/iact/mysql-health.cnf", "/etc/iact/dora.toml",
                  "/etc/iact/mysql-dora.cnf", "/var/lib/iact/reports/dora.html", "/etc/iact/mysql-app.cnf"):
         assert path not in text, path
     dora = entries(rendered_moved / "iact-dora")[0][6]
     assert "iact-agent dora report --html --config /srv/t/dora.toml" in dora
     assert "--mysql-defaults /srv/t/mysql-dora.cnf --" in dora
     assert "--config /srv/t/health.toml" in (rendered_moved / "iact-health").read_text()
+    assert "remediate run --config /srv/t/remediate.toml" in (rendered_moved / "iact-health").read_text()
     assert (rendered_moved / "iact-retention").read_text().count("/srv/t/mysql-health.cnf") == 2
     assert (rendered_moved / "iact-session-cleanup").read_text().count("/srv/t/creds/mysql-app.cnf") == 2
 
