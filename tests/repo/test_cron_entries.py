@@ -157,8 +157,9 @@ def test_default_entries_use_the_owner_roles_paths(rendered: Path) -> None:
 def test_entries_follow_the_owner_roles_variables(rendered_moved: Path) -> None:
     """Setting an owner role's variable in the inventory moves what the cron entry uses (not only the deploy)."""
     text = "".join((rendered_moved / name).read_text() for name in sorted(JOBS))
-    for path in ("/etc/iact/health.toml", "/etc/iact/remediate.toml", "/etc/iact/mysql-health.cnf", "/etc/iact/dora.toml",
-                 "/etc/iact/mysql-dora.cnf", "/var/lib/iact/reports/dora.html", "/etc/iact/mysql-app.cnf"):
+    for path in ("/etc/iact/health.toml", "/etc/iact/remediate.toml", "/etc/iact/mysql-health.cnf",
+                 "/etc/iact/dora.toml", "/etc/iact/mysql-dora.cnf", "/var/lib/iact/reports/dora.html",
+                 "/etc/iact/mysql-app.cnf"):
         assert path not in text, path
     dora = entries(rendered_moved / "iact-dora")[0][6]
     assert "iact-agent dora report --html --config /srv/t/dora.toml" in dora
