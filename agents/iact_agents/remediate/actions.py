@@ -25,7 +25,7 @@ class Trigger:
     check_name: str
     statuses: frozenset[Status] = frozenset({Status.CRITICAL})
     states: frozenset[str] | None = None
-    """``detail.state`` of a ``service:<unit>`` result (``inactive``, ``failed``); None: any."""
+    """``detail.state`` (systemd's ``ActiveState``) of a ``service:<unit>`` result; None: any."""
 
     @property
     def key(self) -> str:
@@ -63,12 +63,20 @@ class Action:
 COLLECTOR_UNIT = "iact-collector.service"
 CASSANDRA_UNIT = "cassandra.service"
 
+GAVE_UP = frozenset({"failed"})
+"""The only unit state a restart action fires on: ``failed``, a unit systemd gave up on (its process died and
+``Restart=`` did not bring it back, e.g. the start limit was hit, or the unit has no ``Restart=``). Never
+``inactive``: that is what ``systemctl stop`` leaves (maintenance, the DR drill restoring a node, a rolling
+restart), and remediation must not start a unit a person or a playbook stopped on purpose. Never ``activating``
+(sub-state ``auto-restart``): systemd is restarting the unit itself (both units have ``Restart=on-failure``)."""
+
 RESTART_COLLECTOR = Action(
     name="restart_collector",
-    description="restart the collector when it is failed or stopped, or stuck (lines wait and no offset is committed)",
+    description="restart the collector when systemd gave up on it (failed), or when it is stuck (lines wait and no"
+                " offset is committed); never when it was stopped (inactive)",
     unit=COLLECTOR_UNIT,
     triggers=(
-        Trigger("service", COLLECTOR_UNIT, states=frozenset({"inactive", "failed"})),
+        Trigger("service", COLLECTOR_UNIT, states=GAVE_UP),
         # collector:lag is critical when bytes wait past the committed offsets and the last commit is older than
         # collector.lag_crit_s (health.checks.collector_checks): the collector is stuck.
         Trigger("collector", "lag"),
@@ -78,10 +86,11 @@ RESTART_COLLECTOR = Action(
 
 RESTART_CASSANDRA = Action(
     name="restart_cassandra",
-    description="start this Cassandra node again when its process died while the host is up",
+    description="start this Cassandra node again when systemd gave up on it (failed) while the host is up; never"
+                " when it was stopped (inactive)",
     unit=CASSANDRA_UNIT,
     # The check runs on the node's own host: a result at all means the host is up.
-    triggers=(Trigger("service", CASSANDRA_UNIT, states=frozenset({"inactive", "failed"})),),
+    triggers=(Trigger("service", CASSANDRA_UNIT, states=GAVE_UP),),
     scope="cluster",
 )
 

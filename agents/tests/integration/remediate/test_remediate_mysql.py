@@ -96,8 +96,8 @@ def collector_down(host: str) -> CheckResult:
 
 
 def cassandra_down(host: str) -> CheckResult:
-    return CheckResult("service", "cassandra.service", host, Status.CRITICAL, "inactive (dead)", None,
-                       {"state": "inactive"})
+    return CheckResult("service", "cassandra.service", host, Status.CRITICAL, "failed (failed)", None,
+                       {"state": "failed"})
 
 
 def nodes_up(host: str, fixture: str) -> CheckResult:
