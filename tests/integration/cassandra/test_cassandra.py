@@ -130,6 +130,11 @@ def test_tools_on_path(nodes: list[Node]) -> None:
     assert verdict["ok"] and verdict["up_normal"] >= 3, verdict  # the ring reader the roles and the drill use
     out = node.host.check_output("cqlsh -e 'SELECT cluster_name FROM system.local'")
     assert "cluster_name" in out
+    # Apache's cqlsh from PyPI in its own venv (roles/cassandra/files/cqlsh), with TLS when root's cqlshrc says so.
+    assert node.host.file("/usr/local/bin/cqlsh").linked_to == "/opt/iact-cqlsh/venv/bin/cqlsh"
+    shown = node.host.run("cqlsh --debug -e 'SHOW VERSION'")
+    assert shown.rc == 0 and "| Cassandra 5.0" in shown.stdout, shown.stdout + shown.stderr
+    assert f"Using ssl: {node.tls is not None}" in shown.stderr, shown.stderr
 
 
 def test_repair_is_scheduled_and_staggered(nodes: list[Node]) -> None:

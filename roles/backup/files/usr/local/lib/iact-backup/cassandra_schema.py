@@ -3,7 +3,8 @@
 
 iact-ops roles/backup. The login and the node address come from root's ~/.cassandra/cqlshrc (0600, written
 by roles/cassandra), never from the command line; so does TLS (``ssl = true`` and the CA in ``[ssl] certfile``:
-the node's certificate and address are verified). Uses Debian's python3-cassandra driver (as cqlsh_lite).
+the node's certificate and address are verified). Uses Debian's python3-cassandra driver (as the CQL module of
+roles/cassandra).
 """
 
 import configparser
