@@ -49,7 +49,7 @@ class CassandraSettings(CqlClient):
     """File (mode 0600/0640) holding the password of ``username``."""
     concurrency: int = Field(default=32, ge=1, le=1024)
     """Requests (single-partition batches) in flight at once, per batch being written."""
-    partition_batch_rows: int = Field(default=25, ge=1, le=1000)
+    partition_batch_rows: int = Field(default=50, ge=1, le=1000)
     """Rows of one partition sent together as one unlogged batch (1: no batches). Smaller batches put more
     requests in flight for the same rows in flight (the collector's memory bound)."""
     partition_batch_bytes: int = Field(default=64 << 10, ge=256, le=1 << 20)

@@ -321,8 +321,13 @@ class Collector:
     def _quarantine(self, key: str, rec: Record, reason: str) -> None:
         self.quarantine.add(source=key, position=rec.position, raw=rec.raw, reason=reason)
 
+    def _unfinished(self) -> list[Future[list[Refused]]]:
+        """The writes still running: what the loop may wait for. (Not a batch already acknowledged that waits
+        for an older one of its source: waiting for it would return at once, and the loop would spin.)"""
+        return [f.future for f in self._writing if f.future is not None and not f.future.done()]
+
     def _wait_for_writes(self, timeout: float) -> None:
-        futures = [f.future for f in self._writing if f.future is not None]
+        futures = self._unfinished()
         if futures:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 

@@ -190,6 +190,8 @@ def test_rows_in_flight_bound_what_is_held_whatever_the_number_of_batches(tmp_pa
     # 25 rows: two whole batches and a shorter third, though 8 batches would be allowed; the acknowledged
     # ones still count, as they wait in memory for the held one to be committed first.
     assert sorted(sink.sizes) == [5, 10, 10] and collector.rows_in_flight() == 25
+    # The loop waits for the held write only: waiting for the acknowledged ones too would return at once (spin).
+    assert len(collector._unfinished()) == 1
     assert committed(tmp_path, "a.log") == 0 and set(store.offsets) <= {0}  # (the new file's identity: offset 0)
     release.set()
     thread.join(WAIT)
