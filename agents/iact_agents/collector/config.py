@@ -49,9 +49,11 @@ class CassandraSettings(CqlClient):
     """File (mode 0600/0640) holding the password of ``username``."""
     concurrency: int = Field(default=32, ge=1, le=1024)
     """Requests (single-partition batches) in flight at once, per batch being written."""
-    partition_batch_rows: int = Field(default=50, ge=1, le=1000)
+    partition_batch_rows: int = Field(default=100, ge=1, le=1000)
     """Rows of one partition sent together as one unlogged batch (1: no batches). Smaller batches put more
-    requests in flight for the same rows in flight (the collector's memory bound)."""
+    requests in flight for the same rows, but each request costs the cluster and the client: on the lab the
+    driver alone peaked at 8 859-13 494 rows/s with 25-row batches, 12 764 with 50 and 17 110-23 201 with 100
+    (bench/README.md, runs perf17b-*)."""
     partition_batch_bytes: int = Field(default=64 << 10, ge=256, le=1 << 20)
     """Approximate size limit of such a batch. Cassandra applies batch_size_warn_threshold and
     batch_size_fail_threshold only to batches of several partitions (CASSANDRA-10876); one partition's batch is
