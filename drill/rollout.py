@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -242,6 +243,16 @@ def build(inventory: str, source: Path, cache_dir: Path | None = None) -> Path:
         if run.returncode != 0 or not out.exists():
             raise RolloutError(f"the build failed: {(run.stdout + run.stderr)[-1500:]}")
         return Path(out.read_text().strip())
+
+
+def source_variant(dest: Path, note: str) -> Path:
+    """A copy of the agents source whose package carries one more comment line: a new source hash, so a new
+    release of the same code (for the rollout test and the bench)."""
+    src = Path(shutil.copytree(ROOT / "agents", dest, ignore=shutil.ignore_patterns(
+        "__pycache__", "*.egg-info", "build", "tests", ".mypy_cache", ".ruff_cache")))
+    init = src / "iact_agents" / "__init__.py"
+    init.write_text(init.read_text() + f"# build variant: {note}\n")
+    return src
 
 
 @dataclass

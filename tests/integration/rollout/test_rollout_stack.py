@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -47,22 +46,19 @@ def cluster(inventory: str) -> Iterator[fleet.Cluster]:
     rollout.disconnect_all(c.state)
 
 
-def source_copy(dest: Path, token: str, *, broken: bool) -> Path:
-    src = shutil.copytree(ROOT / "agents", dest, ignore=shutil.ignore_patterns(
-        "__pycache__", "*.egg-info", "build", "tests", ".mypy_cache", ".ruff_cache"))
-    init = Path(src) / "iact_agents" / "__init__.py"
-    init.write_text(init.read_text() + f"# rollout test build {token}\n")  # a new source hash: a new release
+def source(dest: Path, token: str, *, broken: bool) -> Path:
+    src = rollout.source_variant(dest, f"rollout test {token}")
     if broken:
-        daemon = Path(src) / "iact_agents" / "collector" / "daemon.py"
+        daemon = src / "iact_agents" / "collector" / "daemon.py"
         daemon.write_text(BROKEN + daemon.read_text())
-    return Path(src)
+    return src
 
 
 @pytest.fixture(scope="module")
 def builds(inventory: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("rollout")
     token = uuid.uuid4().hex[:8]
-    return {name: rollout.build(inventory, source_copy(tmp / name, token, broken=name == "broken"),
+    return {name: rollout.build(inventory, source(tmp / name, token, broken=name == "broken"),
                                 cache_dir=tmp / "wheels")
             for name in ("good", "broken")}
 
