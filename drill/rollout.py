@@ -286,8 +286,8 @@ def rollout(c: Cluster, wheelhouse: Path, *, canary: str | None, gate_timeout: f
     problems = fleet_problems(c, hosts, health=not force)
     if problems:
         raise Refused("the fleet is not healthy, nothing was changed: " + "; ".join(problems))
-    quiet = [h for h in hosts if h not in c.groups.get("mysql", []) + c.groups.get("cassandra", [])]
-    rep.waves = plan_waves(hosts, canary or (quiet or hosts)[0])
+    # The default canary runs the long-running agent (a collector host), where a bad build shows first.
+    rep.waves = plan_waves(hosts, canary or (c.groups.get("collectors") or hosts)[0])
     tar = wheelhouse_tar(wheelhouse)
     touched: list[HostResult] = []
     for n, wave in enumerate(rep.waves, 1):
@@ -304,9 +304,9 @@ def rollout(c: Cluster, wheelhouse: Path, *, canary: str | None, gate_timeout: f
                 r.problems.append(str(exc))
         for host in wave:
             r = rep.hosts[host]
-            if r.switched:
+            if r.switched and not r.problems:
                 r.problems += gate(c, host, gate_timeout)
-                r.gate_ok = not r.problems
+            r.gate_ok = not r.problems
             print(f"rollout: {host} gate {'passed' if r.gate_ok else 'FAILED: ' + '; '.join(r.problems)}", flush=True)
         decision = decide(touched)
         if not decision.go_on:
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--source", type=Path, default=ROOT / "agents", help="agents source to build (default agents/)")
     what.add_argument("--wheelhouse", type=Path, help="a wheelhouse built by playbooks/ops/agents_build.yml")
-    p.add_argument("--canary", help="the canary host (default: the first host without MariaDB or Cassandra)")
+    p.add_argument("--canary", help="the canary host (default: the first collectors host)")
     p.add_argument("--gate-timeout", type=float, default=90.0, help="seconds a collector has to ship a marker")
     p.add_argument("--report", type=Path, help="write the report as JSON here")
     p.add_argument("--force", action="store_true", help="start even when the fleet's health checks fail")
