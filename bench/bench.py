@@ -12,6 +12,7 @@
               1 GB per node
   6 deploy    a FORCE=1 converge of site.yml with profile_tasks/profile_roles (and, with --fresh-inventory,
               the first converge of new hosts)
+  7 rollout   a new agents release by the canary rollout (drill/rollout.py) / by the Ansible agents playbook
 
 Writes ``bench/results/<name>-<time>.json`` and prints a Markdown table. Run it after ``make lab``, holding the
 lab lock of this machine if it has one (the outage stops every Cassandra node; they are started again and
@@ -35,7 +36,7 @@ import lab
 import parse_bench
 from common import RESULTS, Results, load_average
 
-ALL = ("parse", "ceiling", "fleet", "outage", "dr", "deploy")
+ALL = ("parse", "ceiling", "fleet", "outage", "dr", "deploy", "rollout")
 TARGETS = {"parse": 0.03, "ceiling": 0.8, "rows_per_cpu_s": 30_000, "rss_mib": 64.0, "fleet": 0.8,
            "mariabackup": 0.5, "snapshot_growth": 2.0}
 
@@ -128,6 +129,12 @@ def report_deploy(res: Results, d: dict[str, Any]) -> None:
         if r["slowest_tasks"]:
             name, secs = r["slowest_tasks"][0]
             res.add("6 deploy", f"{kind}: slowest task", f"{secs:.1f} s", ratio=name)
+
+
+def report_rollout(res: Results, d: dict[str, Any]) -> None:
+    res.add("7 rollout", f"new agents release to {d['hosts']} hosts: canary rollout (waves, restarts, health gates)",
+            f"{d['rollout_s']} s", ratio=f"{d['ratio_rollout_to_ansible']} x the agents playbook "
+            f"({d['ansible_agents_playbook_s']} s, no restart, no gate)")
 
 
 def run_part(res: Results, name: str, fn: Callable[[], Any], report: Callable[[Results, Any], None]) -> None:
@@ -223,6 +230,10 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                     return out
 
                 run_part(res, "deploy", converge, report_deploy)
+            if "rollout" in parts:
+                import rollout_bench  # noqa: PLC0415
+
+                run_part(res, "rollout", lambda: rollout_bench.run(str(lab.INVENTORY)), report_rollout)
     finally:
         if lab.nodes_up(cassandra) != len(cassandra):  # whatever failed: the lab's Cassandra comes back
             print("bench: starting every Cassandra node again", file=sys.stderr)
