@@ -12,6 +12,7 @@
               1 GB per node
   6 deploy    a FORCE=1 converge of site.yml with profile_tasks/profile_roles (and, with --fresh-inventory,
               the first converge of new hosts)
+  7 rollout   a new agents release by the canary rollout (drill/rollout.py) / by the Ansible agents playbook
 
 Writes ``bench/results/<name>-<time>.json`` and prints a Markdown table. Run it after ``make lab``, holding the
 lab lock of this machine if it has one (the outage stops every Cassandra node; they are started again and
@@ -35,7 +36,7 @@ import lab
 import parse_bench
 from common import RESULTS, Results, load_average
 
-ALL = ("parse", "ceiling", "fleet", "outage", "dr", "deploy")
+ALL = ("parse", "ceiling", "fleet", "outage", "dr", "deploy", "rollout")
 TARGETS = {"parse": 0.03, "ceiling": 0.8, "rows_per_cpu_s": 30_000, "rss_mib": 64.0, "fleet": 0.8,
            "mariabackup": 0.5, "snapshot_growth": 2.0}
 
@@ -59,6 +60,12 @@ def report_ceiling(res: Results, d: dict[str, Any]) -> None:
     res.add("2 collector / ceiling", f"{d['lines']} JSON lines, rows/s", f"{_f(c['rows_per_s'])} rows/s",
             ratio=f"{d['ratio']:.2f} x driver ceiling ({_f(d['ceiling']['rows_per_s'])} rows/s at concurrency "
                   f"{d['ceiling']['concurrency']})", target=">= 0.8", met=d["ratio"] >= TARGETS["ceiling"])
+    if "sweep_alt" in d:
+        alt = d["sweep_alt"]
+        top = max(alt["points"], key=lambda p: p["rows_per_s"])
+        res.add("2 collector / ceiling", f"driver with {alt['partition_batch_rows']}-row partition batches (not the "
+                "ceiling: other batching)", f"{_f(top['rows_per_s'])} rows/s at concurrency {top['concurrency']}",
+                ratio=f"collector {c['rows_per_s'] / top['rows_per_s']:.2f} x this")
     res.add("3 cost (steady)", "rows per collector CPU-second", _f(c["rows_per_cpu_s"]),
             ratio=f"driver alone: {_f(d['ceiling']['rows_per_cpu_s'])}", target=">= 30 000",
             met=c["rows_per_cpu_s"] >= TARGETS["rows_per_cpu_s"])
@@ -124,6 +131,12 @@ def report_deploy(res: Results, d: dict[str, Any]) -> None:
             res.add("6 deploy", f"{kind}: slowest task", f"{secs:.1f} s", ratio=name)
 
 
+def report_rollout(res: Results, d: dict[str, Any]) -> None:
+    res.add("7 rollout", f"new agents release to {d['hosts']} hosts: canary rollout (waves, restarts, health gates)",
+            f"{d['rollout_s']} s", ratio=f"{d['ratio_rollout_to_ansible']} x the agents playbook "
+            f"({d['ansible_agents_playbook_s']} s, no restart, no gate)")
+
+
 def run_part(res: Results, name: str, fn: Callable[[], Any], report: Callable[[Results, Any], None]) -> None:
     print(f"bench: {name} (load {load_average()})", file=sys.stderr, flush=True)
     try:
@@ -152,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cassandra-levels-mb", default="100,1024")
     ap.add_argument("--fresh-inventory", type=Path, help="first converge of these new hosts (part 6)")
     ap.add_argument("--profile", action="store_true", help="sample the collector with py-spy in part 2")
+    ap.add_argument("--alt-batch-rows", type=int, help="part 2: also sweep the driver with partition batches of "
+                    "this many rows (beside the ceiling, which uses the collector's own batching)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -191,7 +206,8 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
             if "ceiling" in parts:
                 run_part(res, "ceiling", lambda: e2e.part2(target, work / "e2e", lines=args.lines,
                                                             sweep_rows=args.sweep_rows, levels=levels,
-                                                            profile=args.profile), report_ceiling)
+                                                            profile=args.profile,
+                                                            alt_batch_rows=args.alt_batch_rows), report_ceiling)
                 best = res.data["ceiling"].get("ceiling", {}).get("concurrency", best)
             if "fleet" in parts:
                 run_part(res, "fleet", lambda: fleet.run(target, work / "fleet", sources_per_host=args.fleet_sources,
@@ -214,6 +230,10 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                     return out
 
                 run_part(res, "deploy", converge, report_deploy)
+            if "rollout" in parts:
+                import rollout_bench  # noqa: PLC0415
+
+                run_part(res, "rollout", lambda: rollout_bench.run(str(lab.INVENTORY)), report_rollout)
     finally:
         if lab.nodes_up(cassandra) != len(cassandra):  # whatever failed: the lab's Cassandra comes back
             print("bench: starting every Cassandra node again", file=sys.stderr)

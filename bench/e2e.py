@@ -51,13 +51,23 @@ def collector_run(target: Target, path: Path, fmt: str, lines: int, workdir: Pat
 
 
 def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels: tuple[int, ...],
-          profile: bool = False) -> dict[str, Any]:
+          profile: bool = False, alt_batch_rows: int | None = None) -> dict[str, Any]:
+    """With ``alt_batch_rows``, the driver is also swept with partition batches of that many rows (recorded
+    beside the ceiling, not part of it: the ceiling uses the collector's own batching), to show what the
+    collector's batch size costs or gains the driver itself."""
     path = workdir / "app.json.log"
     json_file(path, lines)
     result: dict[str, Any] = {"lines": lines, "load_before": load_average()}
+    alt_hosts: list[str] = []
     sw = ceiling.sweep(target, path, "json", rows=sweep_rows, levels=levels)
     result["sweep"] = [{k: p[k] for k in ("concurrency", "rows", "rows_per_s", "rows_per_cpu_s")}
                        for p in sw["points"]]
+    if alt_batch_rows is not None:
+        alt = ceiling.sweep(target, path, "json", rows=sweep_rows, levels=levels,
+                            settings={"partition_batch_rows": alt_batch_rows})
+        result["sweep_alt"] = {"partition_batch_rows": alt_batch_rows, "points": [
+            {k: p[k] for k in ("concurrency", "rows", "rows_per_s", "rows_per_cpu_s")} for p in alt["points"]]}
+        alt_hosts = [h for p in alt["points"] for h in p["hosts"]]
     result["collector"] = collector_run(target, path, "json", lines, workdir / "collector",
                                         profile=workdir / "collector.spy" if profile else None)
     again = ceiling.run(target, path, "json", rows=sweep_rows, concurrency=sw["best"]["concurrency"])
@@ -67,6 +77,7 @@ def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels:
     result["ratio"] = round(result["collector"]["rows_per_s"] / best["rows_per_s"], 3)
     result["load_after"] = load_average()
     hosts = [result["collector"]["host"]] + [h for p in [*sw["points"], again] for h in p["hosts"]]
+    hosts += alt_hosts
     _cleanup(target, hosts, [str(path)])
     return result
 

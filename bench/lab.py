@@ -6,6 +6,7 @@ collector's process, stop and start every Cassandra node and wait until all are 
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -135,8 +136,14 @@ def process_pid(host: Host, needle: str) -> int | None:
 # --- Cassandra nodes -------------------------------------------------------------------------------------
 
 def nodes_up(cassandra: list[Host]) -> int:
-    out = sh(cassandra[0], "nodetool status 2>/dev/null", check=False)
-    return sum(1 for line in out.splitlines() if line.startswith("UN "))
+    """Nodes UN as the first node sees them, judged by ``iact-agent cassandra status`` (agents/iact_agents/ring.py,
+    the one reader of nodetool status); 0 when it gives no verdict (node down, nodetool not answering)."""
+    out = sh(cassandra[0], "iact-agent cassandra status --json 2>/dev/null", check=False)
+    try:
+        verdict = json.loads(out)
+    except ValueError:
+        return 0
+    return int(verdict.get("up_normal", 0)) if isinstance(verdict, dict) else 0
 
 
 def wait_all_up(cassandra: list[Host], timeout: float = 900) -> bool:

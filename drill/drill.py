@@ -42,14 +42,8 @@ from typing import Any
 os.environ.setdefault("IACT_PYINFRA_INVENTORY_SKIP", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinfra.api.command import StringCommand
-from pyinfra.api.config import Config
-from pyinfra.api.connect import connect_all, disconnect_all
-from pyinfra.api.host import Host
-from pyinfra.api.inventory import Inventory
-from pyinfra.api.state import State
-
-import inventory as ansible_inv
+from pyinfra.api.connect import disconnect_all
+from pyinfra_fleet import Cluster, FleetError, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKUP = "/usr/local/sbin/iact-backup"
@@ -63,43 +57,8 @@ CQL_HELPER = "/root/iact-drill-cql_markers.py"
 MYSQL_SCHEMAS = ("iact", "iact_drill")
 
 
-class DrillError(Exception):
+class DrillError(FleetError):
     """A step failed or a verification did not match: the drill fails with this message."""
-
-
-@dataclass
-class Cluster:
-    state: State
-    hosts: dict[str, Host]
-    groups: dict[str, list[str]]
-
-    def run(self, name: str, command: str, *, check: bool = True, timeout: int = 3600) -> str:
-        host = self.hosts[name]
-        args: dict[str, Any] = {"_timeout": timeout}
-        if host.data.get("_sudo"):
-            args["_sudo"] = True
-        ok, out = host.run_shell_command(StringCommand(command), **args)
-        if check and not ok:
-            raise DrillError(f"{name}: `{command[:120]}` failed: {out.stderr.strip()[-800:] or out.stdout[-800:]}")
-        return str(out.stdout)
-
-    def ring(self, name: str) -> dict[str, Any]:
-        """The ring as ``name`` sees it, judged by ``iact-agent cassandra status`` (agents/iact_agents/ring.py)."""
-        out = self.run(name, "iact-agent cassandra status --json", check=False)
-        try:
-            doc = json.loads(out)
-        except ValueError:
-            raise DrillError(f"{name}: iact-agent cassandra status printed no verdict: {out[-300:]!r}") from None
-        return doc if isinstance(doc, dict) else {"ok": False, "reason": "not a JSON object", "not_up_normal": []}
-
-    def put(self, name: str, local: Path | io.StringIO, remote: str) -> None:
-        if not self.hosts[name].put_file(local if isinstance(local, io.StringIO) else str(local), remote):
-            raise DrillError(f"{name}: cannot upload {local} to {remote}")
-
-    def variable(self, name: str, var: str) -> Any:
-        """An inventory variable of the host, its Jinja references (e.g. to the vault) resolved."""
-        hv: dict[str, Any] = self.hosts[name].data.get("ansible_vars", {})
-        return ansible_inv.render(hv, hv.get(var))
 
 
 @contextmanager
@@ -123,21 +82,6 @@ def bring_identity(c: Cluster, hosts: list[str]) -> None:
         c.run(host, f"install -d -m 0700 {IDENTITY_DIR}")
         c.put(host, io.StringIO(key + "\n"), IDENTITY_STAGING)
         c.run(host, f"install -m 0600 {IDENTITY_STAGING} {IDENTITY}; status=$?; rm -f {IDENTITY_STAGING}; exit $status")
-
-
-def connect(inventory_path: str) -> Cluster:
-    groups = ansible_inv.load(inventory_path)
-    specs = groups.get("all", [])
-    if not specs:
-        raise DrillError(f"inventory {inventory_path} has no hosts")
-    inv = Inventory((specs, {}), **{g: (hs, {}) for g, hs in groups.items() if g != "all"})
-    state = State(inv, Config(CONNECT_TIMEOUT=20))
-    connect_all(state)
-    hosts = {h.data.get("ansible_name", h.name): h for h in inv}
-    missing = [h[1]["ansible_name"] for h in specs if h[1]["ansible_name"] not in hosts]
-    if missing or len(state.failed_hosts):
-        raise DrillError(f"cannot connect to {missing or [h.name for h in state.failed_hosts]}")
-    return Cluster(state, hosts, {g: [h[1]["ansible_name"] for h in hs] for g, hs in groups.items()})
 
 
 def now() -> datetime:
@@ -226,7 +170,7 @@ def run_drill(args: argparse.Namespace) -> tuple[Report, Path]:
     try:
         execute(c, rep, args)
         rep.status = "success"
-    except DrillError as exc:
+    except FleetError as exc:
         rep.error = str(exc)
     finally:
         rep.finished_at = now().isoformat()
@@ -496,7 +440,7 @@ def record_in_mysql(c: Cluster, rep: Report, db: str) -> None:
             mysql(c, db, "INSERT INTO iact.dr_drills (drill_id, started_at, finished_at, status, rpo_mysql_s,"  # noqa: S608
                          f" rto_total_s, report) VALUES ({sql_str(rep.drill_id)}, '{st}', '{fin}', '{rep.status}',"
                          f" {rpo}, {rto}, {sql_str(summary)})")
-    except DrillError as exc:
+    except FleetError as exc:
         print(f"drill: could not record the drill in MySQL: {exc}", file=sys.stderr)
 
 
@@ -514,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         rep, path = run_drill(args)
-    except DrillError as exc:
+    except FleetError as exc:
         print(f"drill: error: {exc}", file=sys.stderr)
         return 1
     print(f"drill: {rep.status.upper()}  RPO {rep.rpo_s}  RTO {rep.rto_s}  MB/s {rep.throughput_mb_s}")

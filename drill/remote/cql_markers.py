@@ -1,45 +1,32 @@
 #!/usr/bin/python3
 """DR drill marker rows in Cassandra (uploaded by drill/drill.py to a Cassandra node and run there as root).
 
-Login, address and TLS from root's ~/.cassandra/cqlshrc (roles/cassandra: ``ssl = true`` and the CA in
-``[ssl] certfile``, the node's certificate and address verified), the Python driver of the node.
+Login, address and TLS from root's ~/.cassandra/cqlshrc through the node's one cqlshrc login,
+``cluster_from_cqlshrc`` of the backup's schema script (roles/backup installs it in /usr/local/lib/iact-backup
+on every Cassandra node it backs up, which is every node a drill touches); the Python driver of the node.
   cql_markers.py setup                       keyspace iact_drill (RF 3 in every DC) and table markers
   cql_markers.py write DRILL BATCH N         N rows in partition (DRILL, BATCH) at consistency ALL
   cql_markers.py read DRILL BATCH            JSON: count, sha256 of the rows, newest write (consistency ALL)
   cql_markers.py drop                        drop the keyspace iact_drill
 """
 
-import configparser
 import hashlib
 import json
-import os
-import ssl
 import sys
 import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 from cassandra import ConsistencyLevel
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import WhiteListRoundRobinPolicy
+
+sys.path.insert(0, "/usr/local/lib/iact-backup")
+from cassandra_schema import cluster_from_cqlshrc  # roles/backup's, on the node
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
 
 def session() -> tuple[Any, Any]:
-    rc = configparser.ConfigParser()
-    rc.read(os.path.expanduser("~/.cassandra/cqlshrc"))
-    host = rc.get("connection", "hostname", fallback="127.0.0.1")
-    auth = PlainTextAuthProvider(rc.get("authentication", "username"), rc.get("authentication", "password"))
-    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
-                               consistency_level=ConsistencyLevel.ALL, request_timeout=60)
-    ssl_context = None
-    if rc.getboolean("connection", "ssl", fallback=False):
-        ssl_context = ssl.create_default_context(cafile=rc.get("ssl", "certfile"))
-        ssl_context.check_hostname = True
-    cluster = Cluster([host], port=rc.getint("connection", "port", fallback=9042), auth_provider=auth,
-                      execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=5, ssl_context=ssl_context)
+    cluster = cluster_from_cqlshrc(consistency_level=ConsistencyLevel.ALL, request_timeout=60)
     return cluster, cluster.connect()
 
 

@@ -118,6 +118,8 @@ def _default_rules() -> list[CredentialRule]:
         CredentialRule(paths=["/etc/iact/**/*.cnf", "/etc/iact/**/*.password", "/etc/iact/**/*.key",
                               "/etc/iact/**/*secret*", "/etc/iact/**/accounts.json"],
                        owners=["root"], groups=["root", "iact", "iact-web"]),
+        # The collector's own password, readable by its own user only (roles/collector: 0400, not group iact).
+        CredentialRule(paths=["/etc/iact/cassandra-collector.password"], owners=["iact-collector"], groups=["root"]),
         CredentialRule(paths=["/etc/cassandra/**/*password*", "/etc/cassandra/**/*.key",
                               "/etc/cassandra/**/*keystore*"],
                        owners=["root", "cassandra"], groups=["root", "cassandra"]),

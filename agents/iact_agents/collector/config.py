@@ -50,7 +50,10 @@ class CassandraSettings(CqlClient):
     concurrency: int = Field(default=32, ge=1, le=1024)
     """Requests (single-partition batches) in flight at once, per batch being written."""
     partition_batch_rows: int = Field(default=100, ge=1, le=1000)
-    """Rows of one partition sent together as one unlogged batch (1: no batches)."""
+    """Rows of one partition sent together as one unlogged batch (1: no batches). Smaller batches put more
+    requests in flight for the same rows, but each request costs the cluster and the client: on the lab the
+    driver alone peaked at 8 859-13 494 rows/s with 25-row batches, 12 764 with 50 and 17 110-23 201 with 100
+    (bench/README.md, runs perf17b-*)."""
     partition_batch_bytes: int = Field(default=64 << 10, ge=256, le=1 << 20)
     """Approximate size limit of such a batch. Cassandra applies batch_size_warn_threshold and
     batch_size_fail_threshold only to batches of several partitions (CASSANDRA-10876); one partition's batch is
@@ -106,13 +109,17 @@ class CollectorConfig(FrozenModel):
     """A file seen for the first time, on the first start: read it all, or only what comes next."""
     store_raw: Literal["always", "errors"] = "errors"
     """Write the ``raw`` column for every line, or only for lines that did not parse."""
-    batch_lines: int = Field(default=500, ge=1, le=100_000)
-    batch_bytes: int = Field(default=1 << 20, ge=4096, le=64 << 20)
-    batches_in_flight: int = Field(default=2, ge=1, le=64)
+    batch_lines: int = Field(default=250, ge=1, le=100_000)
+    """Lines per read batch at most (fewer when ``rows_in_flight`` leaves less room)."""
+    batch_bytes: int = Field(default=512 << 10, ge=4096, le=64 << 20)
+    """Bytes per read batch at most: raw bytes held are at most ``batches_in_flight`` x this."""
+    batches_in_flight: int = Field(default=4, ge=1, le=64)
     """Batches being written at once, from all sources together (offsets are still committed in order per
-    source, after acknowledgement). Memory holds at most this many batches (about 5 MB per 1 000 lines in
-    flight on the lab: with 2 x 500 the collector peaked at 58 MiB shipping and 60 MiB through a 300 s outage,
-    but at 68 MiB once in the one-node-down integration test); 1 is the serial loop."""
+    source, after acknowledgement); 1 is the serial loop."""
+    rows_in_flight: int = Field(default=1000, ge=1, le=1_000_000)
+    """Records read and not yet committed, all sources together: what bounds memory (about 5 MB per 1 000 rows
+    in flight on the lab: with 1 000 the collector peaked at 58 MiB shipping and 60 MiB through a 300 s outage,
+    but at 68 MiB once in the one-node-down integration test)."""
     max_line_bytes: int = Field(default=64 << 10, ge=256, le=16 << 20)
     fingerprint_bytes: int = Field(default=1024, ge=16, le=1 << 20)
     poll_interval_s: float = Field(default=0.25, gt=0, le=60)

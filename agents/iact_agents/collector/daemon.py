@@ -1,12 +1,18 @@
 """The collector loop: read batches, write several at once, commit each source's positions in order.
 
 The main thread reads and parses; a small pool of writer threads delivers whole batches (the sink retries
-each until Cassandra acknowledges it), at most ``batches_in_flight`` at a time across all sources, so the
-cluster is not idle while the collector reads, and one source's backlog does not hold the others back. Per
-source the batches read form a queue: a batch's state is committed to the offset store only when it and
-every batch of that source before it are acknowledged, so offsets still move strictly in order and only
-past acknowledged rows; the heads completed at the same time are committed in one durable write. Memory
-holds at most ``batches_in_flight`` batches.
+each until Cassandra acknowledges it), so the cluster is not idle while the collector reads, and one source's
+backlog does not hold the others back. Per source the batches read form a queue: a batch's state is committed
+to the offset store only when it and every batch of that source before it are acknowledged, so offsets still
+move strictly in order and only past acknowledged rows; the heads completed at the same time are committed in
+one durable write.
+
+What is in flight is bounded in rows, not in batches: the records of every batch read and not yet committed
+(an acknowledged batch waiting for an older one of its source included) stay at most ``rows_in_flight``, all
+sources together; a reader is asked for at most the rows still free, so a batch may be shorter than
+``batch_lines`` but the bound is never exceeded. ``batches_in_flight`` bounds the batches (the writer threads),
+and with it the raw bytes held (``batch_bytes`` each). Memory is what those rows cost, whatever the batch size,
+so smaller batches put more requests in flight for the same memory.
 
 Signal handlers only set a flag; the loop then reads nothing more, and the writes still retrying keep trying
 until the drain deadline (``drain_timeout_s`` after the signal), then give up: a batch that was not
@@ -196,10 +202,18 @@ class Collector:
 
     # --- loop ------------------------------------------------------------------------------------------
 
-    def _room(self) -> bool:
-        """May another batch be read now? (Read batches wait in memory until committed: this bounds them.)"""
+    def rows_in_flight(self) -> int:
+        """Records read and not yet committed (being written, or acknowledged and waiting for an older batch of
+        their source); batches still written after their source failed count too, until they return."""
+        return sum(len(f.batch.records) for f in self._writing) + sum(len(f.batch.records) for f in self._orphans)
+
+    def _room(self) -> int:
+        """How many records may be read now (0: none). Read batches wait in memory until committed: this bounds
+        them, in batches and in rows."""
         depth = 1 if self.inflight.serial_only() else self.cfg.batches_in_flight
-        return len(self._writing) < depth
+        if len(self._writing) + len(self._orphans) >= depth:
+            return 0
+        return max(0, self.cfg.rows_in_flight - self.rows_in_flight())
 
     def step(self) -> bool:
         """One pass over the sources (each may hand out one batch, while there is room); True if anything
@@ -207,10 +221,12 @@ class Collector:
         moved = self._commit_done()
         sources = list(self.sources.values())
         for i in range(len(sources)):
-            if self.stop or self._failure is not None or not self._room():
+            room = self._room()
+            if self.stop or self._failure is not None or room <= 0:
                 break
             src = sources[(self._turn + i) % len(sources)]
-            batch = src.read_batch(self.inflight.limit(src.key))
+            careful = self.inflight.limit(src.key)
+            batch = src.read_batch(room if careful is None else min(careful, room))
             if batch is None:
                 continue
             moved = True
@@ -305,8 +321,13 @@ class Collector:
     def _quarantine(self, key: str, rec: Record, reason: str) -> None:
         self.quarantine.add(source=key, position=rec.position, raw=rec.raw, reason=reason)
 
+    def _unfinished(self) -> list[Future[list[Refused]]]:
+        """The writes still running: what the loop may wait for. (Not a batch already acknowledged that waits
+        for an older one of its source: waiting for it would return at once, and the loop would spin.)"""
+        return [f.future for f in self._writing if f.future is not None and not f.future.done()]
+
     def _wait_for_writes(self, timeout: float) -> None:
-        futures = [f.future for f in self._writing if f.future is not None]
+        futures = self._unfinished()
         if futures:
             wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
 
@@ -360,8 +381,8 @@ class Collector:
         self.inflight.load()
         self.scan()
         sd_notify(f"READY=1\nSTATUS=following {len(self.sources)} sources")
-        log.info("collector started: %d sources, host %s, up to %d batches in flight", len(self.sources),
-                 self.cfg.host, self.cfg.batches_in_flight)
+        log.info("collector started: %d sources, host %s, up to %d rows in %d batches in flight", len(self.sources),
+                 self.cfg.host, self.cfg.rows_in_flight, self.cfg.batches_in_flight)
         try:
             self._loop(once)
             self._drain()

@@ -187,7 +187,7 @@ class OffsetStore:
             doc["quarantine"] = quarantine
         data = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
         try:
-            replace_atomically(self.path, data, 0o600)
+            replace_atomically(self.path, data, 0o640)  # the health agent reads it through the collector's group
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write the state: {exc.strerror}") from None
         self.commits += 1

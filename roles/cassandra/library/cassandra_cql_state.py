@@ -7,6 +7,25 @@ file (0600) and from module parameters marked no_log; nothing is ever put on a c
 
 from __future__ import annotations
 
+import configparser
+import contextlib
+import secrets
+import ssl
+import traceback
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from cassandra import AuthenticationFailed
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    HAS_DRIVER = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_DRIVER = False
+
 DOCUMENTATION = r"""
 ---
 module: cassandra_cql_state
@@ -21,15 +40,26 @@ description:
   - When O(login_file) has C(ssl = true) in C([connection]), connects with TLS, verifying the node's
     certificate against C(certfile) of C([ssl]) and its address against the certificate's names.
 options:
-  login_host: {description: "Address of the node's native transport (default: C(hostname) of the login file's [connection])", type: str}
-  login_port: {description: "Native transport port (default: C(port) of the login file's [connection], else 9042)", type: int}
-  login_file: {description: "cqlshrc-style file: [authentication], optional [connection] ssl and [ssl] certfile.", type: path, required: true}
-  bootstrap_default_superuser: {description: Create the admin role through the default role if needed., type: bool, default: false}
+  login_host:
+    {description: "Address of the node's native transport (default: C(hostname) of the login file's [connection])",
+     type: str}
+  login_port:
+    {description: "Native transport port (default: C(port) of the login file's [connection], else 9042)", type: int}
+  login_file:
+    {description: "cqlshrc-style file: [authentication], optional [connection] ssl and [ssl] certfile.", type: path,
+     required: true}
+  bootstrap_default_superuser:
+    {description: Create the admin role through the default role if needed., type: bool, default: false}
   keyspaces: {description: "Keyspaces: name and replication map.", type: list, elements: dict, default: []}
-  tables: {description: "Tables: keyspace, name, columns, partition_key, clustering, options.", type: list, elements: dict, default: []}
+  tables:
+    {description: "Tables: keyspace, name, columns, partition_key, clustering, options.", type: list, elements: dict,
+     default: []}
   roles: {description: "Roles: name, password, login, superuser.", type: list, elements: dict, default: []}
-  permissions: {description: "Exact permission set per role: role and grants (permission, resource).", type: list, elements: dict, default: []}
-  lock_default_role: {description: Remove superuser and login from the default cassandra role., type: bool, default: false}
+  permissions:
+    {description: "Exact permission set per role: role and grants (permission, resource).", type: list,
+     elements: dict, default: []}
+  lock_default_role:
+    {description: Remove superuser and login from the default cassandra role., type: bool, default: false}
 author: iact-ops
 """
 
@@ -44,23 +74,6 @@ keyspaces_changed:
   returned: always
 """
 
-import configparser
-import secrets
-import ssl
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from cassandra import AuthenticationFailed
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-    from cassandra.policies import WhiteListRoundRobinPolicy
-
-    HAS_DRIVER = True
-except ImportError:  # pragma: no cover - reported by the module
-    HAS_DRIVER = False
-
 DEFAULT_ROLE = "cassandra"
 REDACTED = "'********'"
 
@@ -69,11 +82,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_str(value: str) -> str:
+def quote_str(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def cql_value(value):
+def cql_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -92,19 +105,39 @@ def is_auth_failure(exc: Exception) -> bool:
     return False
 
 
+def option_drift(have_row: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The declared table options whose value differs from the table's row in system_schema.tables; a map
+    option (compaction, compression, caching) drifts when one declared key differs (class names compared
+    without their package), keys the declaration leaves out are the server's."""
+    drift = {}
+    for key, value in options.items():
+        have = have_row.get(key)
+        if isinstance(value, dict):
+            have_map = {str(k): v for k, v in dict(have or {}).items()}
+            cmp_want = {str(k): str(v) for k, v in value.items()}
+            if "class" in cmp_want:
+                cmp_want["class"] = cmp_want["class"].split(".")[-1]
+                have_map["class"] = str(have_map.get("class", "")).split(".")[-1]
+            if any(have_map.get(k) != v for k, v in cmp_want.items()):
+                drift[key] = value
+        elif str(have) != str(value):
+            drift[key] = value
+    return drift
+
+
 class State:
-    def __init__(self, module: AnsibleModule):
+    def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.p = module.params
         self.statements: list[str] = []
         self.keyspaces_changed: list[str] = []
-        self.clusters = []
-        self.ssl_context = None
+        self.clusters: list[Any] = []
+        self.ssl_context: ssl.SSLContext | None = None
         self.host = self.p["login_host"]
         self.port = self.p["login_port"]
 
     # -- connections -----------------------------------------------------------------------------
-    def cluster(self, username: str, password: str):
+    def cluster(self, username: str, password: str) -> Any:
         profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]), request_timeout=120)
         return Cluster(
             [self.host],
@@ -117,7 +150,7 @@ class State:
             ssl_context=self.ssl_context,
         )
 
-    def connect(self, username: str, password: str):
+    def connect(self, username: str, password: str) -> Any:
         cluster = self.cluster(username, password)
         self.clusters.append(cluster)
         return cluster.connect()
@@ -142,20 +175,18 @@ class State:
             return False
         raise exc
 
-    def close(self):
+    def close(self) -> None:
         for cluster in self.clusters:
-            try:
+            with contextlib.suppress(Exception):  # best effort on the way out
                 cluster.shutdown()
-            except Exception:  # noqa: S110 - best effort on the way out
-                pass
 
-    def execute(self, session, cql: str, shown: str | None = None):
+    def execute(self, session: Any, cql: str, shown: str | None = None) -> None:
         self.statements.append(shown or cql)
         if not self.module.check_mode:
             session.execute(cql, timeout=120)
 
     # -- login -------------------------------------------------------------------------------------
-    def read_login_file(self):
+    def read_login_file(self) -> tuple[str, str]:
         parser = configparser.ConfigParser(interpolation=None)
         if not parser.read(self.p["login_file"]):
             self.module.fail_json(msg=f"cannot read login file {self.p['login_file']}")
@@ -163,7 +194,7 @@ class State:
             login = parser.get("authentication", "username"), parser.get("authentication", "password")
         except (configparser.Error, KeyError) as exc:
             self.module.fail_json(msg=f"login file {self.p['login_file']} lacks [authentication]: {exc}")
-            return None, None
+            raise  # fail_json exits; this line is never reached
         # Where this node's CQL listens: the login file says it unless the task does (one place per node).
         if not self.host:
             self.host = parser.get("connection", "hostname", fallback="")
@@ -177,11 +208,12 @@ class State:
             if not certfile:
                 self.module.fail_json(msg=f"login file {self.p['login_file']}: ssl = true needs [ssl] certfile")
             # The node's certificate must chain to the CA and name the address we connect to.
-            self.ssl_context = ssl.create_default_context(cafile=certfile)
-            self.ssl_context.check_hostname = True
+            context = ssl.create_default_context(cafile=certfile)
+            context.check_hostname = True
+            self.ssl_context = context
         return login
 
-    def admin_session(self):
+    def admin_session(self) -> Any:
         username, password = self.read_login_file()
         try:
             return self.connect(username, password)
@@ -215,7 +247,7 @@ class State:
         return admin
 
     # -- keyspaces -------------------------------------------------------------------------------
-    def ensure_keyspaces(self, session):
+    def ensure_keyspaces(self, session: Any) -> None:
         for ks in self.p["keyspaces"]:
             name = ks["name"]
             want = {str(k): str(v) for k, v in ks["replication"].items()}
@@ -236,7 +268,7 @@ class State:
                 self.keyspaces_changed.append(name)
 
     # -- tables ------------------------------------------------------------------------------------
-    def ensure_tables(self, session):
+    def ensure_tables(self, session: Any) -> None:
         for tbl in self.p["tables"]:
             ks, name = tbl["keyspace"], tbl["name"]
             fq = f"{quote_ident(ks)}.{quote_ident(name)}"
@@ -276,25 +308,13 @@ class State:
             opt_row = session.execute(
                 "SELECT * FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
                 [ks, name]).one()._asdict()
-            drift = {}
-            for key, value in options.items():
-                have = opt_row.get(key)
-                if isinstance(value, dict):
-                    have = dict(have or {})
-                    cmp_want = {k: str(v) for k, v in value.items()}
-                    if "class" in cmp_want:
-                        cmp_want["class"] = cmp_want["class"].split(".")[-1]
-                        have["class"] = str(have.get("class", "")).split(".")[-1]
-                    if any(have.get(k) != v for k, v in cmp_want.items()):
-                        drift[key] = value
-                elif str(have) != str(value):
-                    drift[key] = value
+            drift = option_drift(opt_row, options)
             if drift:
                 self.execute(session, f"ALTER TABLE {fq} WITH " +
                              " AND ".join(f"{k} = {cql_value(v)}" for k, v in drift.items()))
 
     # -- roles and permissions ---------------------------------------------------------------------
-    def ensure_roles(self, session):
+    def ensure_roles(self, session: Any) -> None:
         for role in self.p["roles"]:
             name, password = role["name"], role.get("password")
             login, superuser = bool(role.get("login", True)), bool(role.get("superuser", False))
@@ -320,7 +340,7 @@ class State:
                 self.execute(session, f"ALTER ROLE {quote_ident(name)} WITH PASSWORD = {quote_str(password)}",
                              f"ALTER ROLE {quote_ident(name)} WITH PASSWORD = {REDACTED}")
 
-    def lock_default_role(self, session):
+    def lock_default_role(self, session: Any) -> None:
         """No superuser, no login, and a random password nobody keeps (CIS 3.2: a locked role still answers
         "not permitted to log in" only after checking the password, which tells that it is the default)."""
         row = session.execute(
@@ -358,11 +378,11 @@ class State:
             return f"<{words[0].lower()} {words[1]}>"
         return f"<{resource.strip().lower()}>"
 
-    def ensure_permissions(self, session):
+    def ensure_permissions(self, session: Any) -> None:
         for entry in self.p["permissions"]:
             role = entry["role"]
             want = {(g["permission"].upper(), self.cql_to_resource(g["resource"])) for g in entry["grants"]}
-            have = set()
+            have: set[tuple[str, str]] = set()
             for row in session.execute(f"LIST ALL PERMISSIONS OF {quote_ident(role)} NORECURSIVE"):
                 have.add((row.permission.upper(), row.resource))
             for perm, res in sorted(want - have):
@@ -371,7 +391,7 @@ class State:
                 self.execute(session, f"REVOKE {perm} ON {self.resource_to_cql(res)} FROM {quote_ident(role)}")
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "login_host": {"type": "str"},

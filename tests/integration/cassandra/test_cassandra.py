@@ -130,6 +130,14 @@ def test_tools_on_path(nodes: list[Node]) -> None:
     assert verdict["ok"] and verdict["up_normal"] >= 3, verdict  # the ring reader the roles and the drill use
     out = node.host.check_output("cqlsh -e 'SELECT cluster_name FROM system.local'")
     assert "cluster_name" in out
+    # Apache's cqlsh from PyPI in its own venv (roles/cassandra/files/cqlsh), with TLS when root's cqlshrc says so.
+    assert node.host.file("/usr/local/bin/cqlsh").content_string.startswith("#!/opt/iact-cqlsh/venv/bin/python")
+    shown = node.host.run("cqlsh --debug -e 'SHOW VERSION'")
+    assert shown.rc == 0 and "| Cassandra 5.0" in shown.stdout, shown.stdout + shown.stderr
+    assert f"Using ssl: {node.tls is not None}" in shown.stderr, shown.stderr
+    if node.tls is not None:  # the node's certificate is checked: trusting only Debian's public CAs fails
+        other_ca = node.host.run("SSL_CERTFILE=/etc/ssl/certs/ca-certificates.crt cqlsh -e 'SHOW VERSION'")
+        assert other_ca.rc != 0 and "CERTIFICATE_VERIFY_FAILED" in other_ca.stderr, other_ca.stdout + other_ca.stderr
 
 
 def test_repair_is_scheduled_and_staggered(nodes: list[Node]) -> None:

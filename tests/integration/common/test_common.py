@@ -14,15 +14,14 @@ def test_iact_user_is_a_system_user_without_login(host):
 
 
 @pytest.mark.parametrize(
-    ("path", "owner", "mode"),
-    [("/etc/iact", "root", 0o750), ("/var/lib/iact", "iact", 0o750), ("/var/log/iact", "iact", 0o750)],
+    ("path", "owner", "group", "mode"),
+    [("/etc/iact", "root", "iact", 0o750), ("/var/lib/iact", "iact", "iact", 0o750),
+     ("/var/log/iact", "iact", "adm", 0o2751)],
 )
-def test_iact_directories(host, path, owner, mode):
+def test_iact_directories(host, path, owner, group, mode):
     d = host.file(path)
     assert d.is_directory
-    assert d.user == owner
-    assert d.group == "iact"
-    assert d.mode == mode
+    assert (d.user, d.group, d.mode) == (owner, group, mode), path
 
 
 def test_journal_is_persistent(host):

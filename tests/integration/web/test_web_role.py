@@ -46,8 +46,8 @@ def test_user_is_a_system_account_without_login(host):
         (f"{SECRETS}/tls", "root", "root", 0o700),
         (f"{SECRETS}/tls/privkey.pem", "root", "root", 0o600),
         (f"{SECRETS}/tls/fullchain.pem", "root", "root", 0o644),
-        ("/var/log/iact/web-app.json.log", "iact-web", "iact", 0o640),
-        ("/var/log/iact/web-nginx.json.log", "www-data", "iact", 0o640),
+        ("/var/log/iact/web-app.json.log", "iact-web", "adm", 0o640),
+        ("/var/log/iact/web-nginx.json.log", "www-data", "adm", 0o640),
         ("/etc/systemd/system/iact-web.service", "root", "root", 0o644),
         ("/etc/cron.d/iact-web", "root", "root", 0o644),
         ("/etc/iact/json-logs-postrotate.d/iact-web-nginx", "root", "root", 0o755),
@@ -187,14 +187,14 @@ def test_nginx_access_log_is_json_in_the_collectors_format(host):
 def test_json_logs_survive_the_collectors_rotation(host):
     """The collector's logrotate policy renames the JSON logs; each new file keeps its writer as owner, nginx
     reopens its log through the hook, and the app (WatchedFileHandler) reopens its own: new lines land in the
-    new files, which the collector can read (group iact)."""
+    new files, which the collector can read (group adm)."""
     logs = {"/var/log/iact/web-nginx.json.log": "www-data", "/var/log/iact/web-app.json.log": "iact-web"}
     with host.sudo():
         rotate = host.run("logrotate -f --state /tmp/iact-web-rotation-test.status /etc/logrotate.d/iact-json-logs")
         assert rotate.rc == 0, rotate.stderr
         for path, owner in logs.items():
             f = host.file(path)
-            assert (f.user, f.group, f.mode) == (owner, "iact", 0o640), path
+            assert (f.user, f.group, f.mode) == (owner, "adm", 0o640), path
             assert host.file(path + ".1").exists, f"{path} was not rotated"
     marker = f"rotation-check-{int(time.time() * 1000)}"
     for _ in range(3):

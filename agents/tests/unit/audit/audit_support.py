@@ -63,7 +63,8 @@ class Tree:
         self._inode = 90000
         uid, gid = os.getuid(), os.getgid()
         users = [(me, uid)] + [(n, i) for n, i in (("root", 0), ("mysql", 60101), ("cassandra", 60102),
-                                                   ("iact", 60999), ("nobody", 65534)) if n != me and i != uid]
+                                                   ("iact", 60999), ("iact-collector", 60998), ("nobody", 65534))
+                                                   if n != me and i != uid]
         groups = [(my_group, gid)] + [(n, i) for n, i in (("root", 0), ("mysql", 60102), ("cassandra", 60103),
                                                           ("iact", 60999), ("staff", 50)) if n != my_group and i != gid]
         self.write("/etc/passwd", "".join(f"{n}:x:{i}:{i}::/nonexistent:/bin/false\n" for n, i in users))

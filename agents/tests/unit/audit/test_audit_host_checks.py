@@ -38,8 +38,8 @@ def lab_host(tmp_path: Path) -> Tree:
     tree.process(20741, ["/opt/iact/venv/bin/python3", "/usr/local/bin/iact-agent", "collect", "--config",
                          "/etc/iact/collector.toml"], uid=60999, environ=["LANG=C.UTF-8", "HOME=/var/lib/iact"])
     tree.mkdir("/etc/iact", 0o750)
-    for name in ("mysql-health.cnf", "cassandra-collector.password"):
-        tree.write(f"/etc/iact/{name}", "secret\n", 0o640)
+    tree.write("/etc/iact/mysql-health.cnf", "secret\n", 0o640)
+    tree.write("/etc/iact/cassandra-collector.password", "secret\n", 0o400, uid=60998)  # the collector's own user
     tree.write("/etc/iact/backup.conf", "x\n", 0o600)
     return tree
 
@@ -116,6 +116,10 @@ def _credentials_other_group(t: Tree) -> None:
     t.write("/etc/iact/mysql-audit.cnf", "x\n", 0o640, gid=50)
 
 
+def _collector_password_to_group_iact(t: Tree) -> None:
+    t.write("/etc/iact/cassandra-collector.password", "x\n", 0o440, uid=60998, gid=60999)
+
+
 def _password_on_a_command_line(t: Tree) -> None:
     t.process(7000, ["mysql", "-u", "root", "--password=Planted123", "iact"])
 
@@ -138,6 +142,8 @@ PLANTS: dict[str, tuple[str, Callable[[Tree], None], str]] = {
     "a credentials file made 0644": ("files.credentials", _credentials_0644, "mysql-health.cnf: mode 0644"),
     "a credentials file readable by another group": ("files.credentials", _credentials_other_group,
                                                      "readable by group staff"),
+    "the collector's password readable by group iact": ("files.credentials", _collector_password_to_group_iact,
+                                                         "cassandra-collector.password: readable by group iact"),
     "a password on a command line": ("process.cmdline_secrets", _password_on_a_command_line, "--password=***"),
     "MYSQL_PWD in an environment": ("process.cmdline_secrets", _mysql_pwd_in_an_environment, "MYSQL_PWD=***"),
 }

@@ -1,5 +1,6 @@
 """Several batches in flight (daemon.py): offsets still move in order per source and only past acknowledged
-batches, memory holds at most ``batches_in_flight`` batches, a failed batch stops its source's commits and
+batches, memory holds at most ``batches_in_flight`` batches and ``rows_in_flight`` records (an acknowledged
+batch waiting for an older one counts until it is committed), a failed batch stops its source's commits and
 no other's, and after a death with several batches in flight the loop is serial until they are committed.
 
 The sink here is a stand-in whose writes the test holds and releases (threading.Event), so the order in which
@@ -19,9 +20,11 @@ import pytest
 from collector_support import crash_loop
 from iact_agents.collector.config import CollectorConfig
 from iact_agents.collector.daemon import Collector, StopFlag
+from iact_agents.collector.position import FileState, OffsetStore, SourceState
 from iact_agents.collector.quarantine import Inflight
 from iact_agents.collector.records import Record
 from iact_agents.collector.sink import DeliveryAborted, Refused
+from iact_agents.collector.source import Batch, Source
 from iact_agents.errors import ServiceUnavailable
 
 WAIT = 30.0  # generous bound for a thread to get somewhere on a loaded machine (never a timing assertion)
@@ -40,12 +43,14 @@ class HeldSink:
         self.active = 0
         self.max_active = 0
         self.started: list[str] = []
+        self.sizes: list[int] = []
 
     def write(self, records: Sequence[Record]) -> list[Refused]:
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
             self.started.append(records[0].raw)
+            self.sizes.append(len(records))
         try:
             for marker, event in self.hold.items():
                 if any(marker in r.raw for r in records):
@@ -136,6 +141,108 @@ def test_later_batches_acknowledged_first_are_committed_only_after_the_earlier_o
     assert committed(tmp_path, "a.log") == log.stat().st_size and len(sink.rows) == 60
     assert sink.max_active > 1  # several batches really were in flight
     assert not (tmp_path / "state" / "inflight.json").exists()
+
+
+class CheckedStore(OffsetStore):
+    """An offset store that checks, at every commit, that each file's offset only moves forward and only past
+    lines the sink has acknowledged (``sink.rows`` holds the row key of each acknowledged record)."""
+
+    def __init__(self, state_dir: Path, sink: HeldSink, log: Path) -> None:
+        super().__init__(state_dir)
+        self.sink = sink
+        self.starts = [0]
+        for line in log.read_bytes().splitlines(keepends=True):
+            self.starts.append(self.starts[-1] + len(line))
+        self.offsets: list[int] = []
+
+    def commit_many(self, states: dict[str, SourceState]) -> None:
+        for state in states.values():
+            if isinstance(state, FileState):
+                assert not self.offsets or state.offset >= self.offsets[-1], "an offset moved back"
+                with self.sink.lock:
+                    acked = {int(p.rsplit(":", 1)[1]) for p in self.sink.rows}
+                assert all(start in acked for start in self.starts if start < state.offset), \
+                    f"committed {state.offset} past a line not acknowledged"
+                self.offsets.append(state.offset)
+        super().commit_many(states)
+
+
+class PeakCollector(Collector):
+    """Notes the records in flight after every batch read (in the loop's own thread)."""
+
+    peak = 0
+
+    def _submit(self, src: Source, batch: Batch) -> None:
+        super()._submit(src, batch)
+        self.peak = max(self.peak, self.rows_in_flight())
+
+
+def test_rows_in_flight_bound_what_is_held_whatever_the_number_of_batches(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    write_lines(log, 60)
+    release = threading.Event()
+    sink = HeldSink(hold={"line 0000": release})  # the first batch waits; the ones after it are acknowledged
+    store = CheckedStore(tmp_path / "state", sink, log)
+    collector = PeakCollector(config(tmp_path, batches_in_flight=8, rows_in_flight=25), sink, store=store)
+    thread, out = run_in_thread(collector)
+    wait_for(lambda: len(sink.rows) >= 15, "the batches after the held one acknowledged")
+    time.sleep(0.2)  # (a loop counting batches, or only the unacknowledged ones, would read more now)
+    # 25 rows: two whole batches and a shorter third, though 8 batches would be allowed; the acknowledged
+    # ones still count, as they wait in memory for the held one to be committed first.
+    assert sorted(sink.sizes) == [5, 10, 10] and collector.rows_in_flight() == 25
+    # The loop waits for the held write only: waiting for the acknowledged ones too would return at once (spin).
+    assert len(collector._unfinished()) == 1
+    assert committed(tmp_path, "a.log") == 0 and set(store.offsets) <= {0}  # (the new file's identity: offset 0)
+    release.set()
+    thread.join(WAIT)
+    assert out == [0]
+    assert len(sink.rows) == 60 and committed(tmp_path, "a.log") == log.stat().st_size
+    assert collector.peak == 25 and max(sink.sizes) == 10 and sum(sink.sizes) == 60
+    moved = [o for o in store.offsets if o]
+    assert moved == sorted(moved) and moved[0] == line_offset(log, 25)  # the held batch and the two behind it
+
+
+def test_commits_stay_in_order_when_later_batches_are_acknowledged_first(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    write_lines(log, 80)
+    gates = {f"line {i:04d}": threading.Event() for i in (0, 10, 20, 30)}
+    sink = HeldSink(hold=dict(gates))
+    store = CheckedStore(tmp_path / "state", sink, log)
+    thread, out = run_in_thread(Collector(config(tmp_path, batches_in_flight=8, rows_in_flight=40), sink,
+                                          store=store))
+    wait_for(lambda: len(sink.started) == 4, "four batches in flight")
+    for marker in ("line 0030", "line 0020", "line 0010"):  # acknowledged newest first
+        gates[marker].set()
+        wait_for(lambda m=marker: any(m in r.raw for r in sink.rows.values()), marker)  # type: ignore[misc]
+    time.sleep(0.2)
+    assert committed(tmp_path, "a.log") == 0 and len(sink.started) == 4  # nothing committed, nothing more read
+    gates["line 0000"].set()
+    thread.join(WAIT)
+    assert out == [0] and len(sink.rows) == 80 and committed(tmp_path, "a.log") == log.stat().st_size
+    # The first commit past line 0 took the four batches at once, in order (CheckedStore checked every step).
+    assert next(o for o in store.offsets if o) == line_offset(log, 40)
+
+
+def test_a_failed_batch_holds_back_the_later_ones_under_the_rows_bound(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    write_lines(log, 40, "doomed")
+    release = threading.Event()
+    sink = HeldSink(hold={"doomed 0010": release},
+                    fail={"doomed 0010": DeliveryAborted("stopping with a batch not acknowledged")})
+    stop = StopFlag()
+    store = CheckedStore(tmp_path / "state", sink, log)
+    collector = PeakCollector(config(tmp_path, batches_in_flight=8, rows_in_flight=30), sink, store=store,
+                              stop=stop)
+    thread, out = run_in_thread(collector, once=False)
+    wait_for(lambda: len(sink.rows) >= 30, "every batch but the held one acknowledged")
+    stop.set()
+    release.set()
+    thread.join(WAIT)
+    assert out == [0] and collector.peak <= 30
+    assert committed(tmp_path, "a.log") == line_offset(log, 10)  # the later batches were acknowledged, not committed
+    again = HeldSink()
+    Collector(config(tmp_path), again).run(once=True)
+    assert sorted(int(r.raw.rsplit(" ", 1)[1]) for r in again.rows.values()) == list(range(10, 40))
 
 
 def test_one_held_source_does_not_hold_the_others(tmp_path: Path) -> None:

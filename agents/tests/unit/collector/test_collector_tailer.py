@@ -288,7 +288,7 @@ def test_offset_store_round_trip_and_atomic_write(tmp_path: Path) -> None:
     store.commit("file:/var/log/syslog", fs)
     store.commit("journal:journal", js)
     assert sorted(os.listdir(tmp_path / "state")) == ["positions.json"]
-    assert (tmp_path / "state" / "positions.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "state" / "positions.json").stat().st_mode & 0o777 == 0o640  # group: the health agent
     again = OffsetStore(tmp_path / "state")
     again.load()
     assert again.get("file:/var/log/syslog") == fs and again.get("journal:journal") == js

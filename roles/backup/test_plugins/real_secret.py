@@ -1,0 +1,1 @@
+../../../playbooks/test_plugins/real_secret.py
