@@ -34,7 +34,8 @@ class Target:
         try:
             return dict(self.node.host.ansible("cassandra_cql_state", args, check=check, become=True))
         except self.node.host.ansible.AnsibleException as exc:
-            return dict(exc.result)
+            # testinfra raises on a failed module and keeps only the module's own keys (msg, changed).
+            return {**exc.result, "failed": True}
 
     def ttl(self) -> int:
         row = self.session.execute("SELECT default_time_to_live FROM system_schema.tables "
