@@ -239,7 +239,11 @@ def build(inventory: str, source: Path, cache_dir: Path | None = None) -> Path:
                "-e", f"agents_source_dir={source.resolve()}", "-e", f"agents_build_out={out}"]
         if cache_dir:
             cmd += ["-e", f"agents_wheel_cache_dir={cache_dir.resolve()}"]
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+        # This repository's roles, whatever the caller's ANSIBLE_ROLES_PATH says: molecule's is relative
+        # (../../roles from a scenario), and from the repository's root that finds nothing, so Ansible takes
+        # the Python package folder `agents/` for the role and builds nothing.
+        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles")}
+        run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         if run.returncode != 0 or not out.exists():
             raise RolloutError(f"the build failed: {(run.stdout + run.stderr)[-1500:]}")
         return Path(out.read_text().strip())

@@ -310,14 +310,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dora = sub.add_parser("dora", help="DORA metrics: ingest events, compute snapshots, report")
-    # --check-config as for the other agents (collect, health, audit run); the old sub-command still works.
+    # --check-config as for the other agents (collect, health, audit run).
     dora.add_argument("--check-config", action="store_true", help="validate the configuration, then exit")
     _common(dora)
     dora.set_defaults(func=_check_config_or_usage)
     dsub = dora.add_subparsers(dest="dora_command", metavar="ACTION")
-    p = dsub.add_parser("check-config", help="the same as dora --check-config")
-    _common(p)
-    p.set_defaults(func=cmd_check_config)
     _register_ingest(dsub)
     _register_record(dsub)
     _register_compute_report(dsub)

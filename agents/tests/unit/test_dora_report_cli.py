@@ -193,13 +193,14 @@ def test_cli_bad_config_and_bad_record_are_one_line_exit_2(tmp_path: Path,
                  "--started-at", "2026-11-02T10:00:00"]) == 2
     err = capsys.readouterr().err
     assert err == "iact-agent dora: incident not recorded: started_at: Input should have timezone info\n"
-    assert main(["dora", "check-config", "--config", str(tmp_path / "missing.toml")]) == 2
     assert main(["dora", "--check-config", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
-    # --check-config as the other agents spell it; the sub-command is kept; neither: one line, exit 2.
+    # --check-config as the other agents spell it (the old sub-command is gone); neither: one line, exit 2.
     assert main(["dora", "--check-config", "--config", str(cfg)]) == 0
-    assert main(["dora", "check-config", "--config", str(cfg)]) == 0
-    assert capsys.readouterr().out.count(f"{cfg}: ok") == 2
+    assert capsys.readouterr().out.count(f"{cfg}: ok") == 1
+    with pytest.raises(SystemExit):
+        main(["dora", "check-config", "--config", str(cfg)])
+    capsys.readouterr()
     assert main(["dora"]) == 2
     assert "--check-config is needed" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"

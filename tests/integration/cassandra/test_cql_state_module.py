@@ -32,9 +32,14 @@ class Target:
         """The module's result on the node; a failure is a result too (`failed`, `msg`)."""
         args = json.dumps({"login_file": "/root/.cassandra/cqlshrc", **declared})
         try:
-            return dict(self.node.host.ansible("cassandra_cql_state", args, check=check, become=True))
+            result = dict(self.node.host.ansible("cassandra_cql_state", args, check=check, become=True))
         except self.node.host.ansible.AnsibleException as exc:
-            return dict(exc.result)
+            return {**exc.result, "failed": True}
+        # testinfra reads `ansible --tree`'s file, which keeps a failed module's own keys (msg, changed) but not
+        # `failed` (stack run 11): the module's every success carries `statements` (exit_json), a failure never.
+        if "statements" not in result:
+            result["failed"] = True
+        return result
 
     def ttl(self) -> int:
         row = self.session.execute("SELECT default_time_to_live FROM system_schema.tables "

@@ -37,12 +37,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import FallthroughRetryPolicy, RetryPolicy
+from cassandra_testlib import verifying_context
 
 KEYSPACE = "iact_writeload"
 TABLE = "writes"
@@ -97,13 +99,6 @@ def error_name(exc: BaseException) -> str:
         inner = sorted({type(e).__name__ for e in exc.errors.values()})
         return "NoHostAvailable(" + ",".join(inner) + ")"
     return type(exc).__name__
-
-
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    """TLS trusting only the cluster's CA and checking each node's address against its certificate."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.check_hostname = True
-    return context
 
 
 def connect(hosts: Sequence[str], port: int, user: str, password: str, tls: ssl.SSLContext | None) -> Cluster:
@@ -236,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         password = fh.read().strip()
     ca = env.get("IACT_TEST_CASSANDRA_CA")
     cluster = connect(hosts, int(env.get("IACT_TEST_CASSANDRA_PORT", "9042")), env["IACT_TEST_CASSANDRA_USER"],
-                      password, tls_context(ca) if ca else None)
+                      password, verifying_context(Path(ca).read_text()) if ca else None)
     try:
         session = cluster.connect()
         create_table(session)
