@@ -53,7 +53,7 @@ def test_iact_app_can_change_nothing_the_agents_own_except_an_alerts_status() ->
     grants = _app_grants()
     agents_tables = {"deployments", "changes", "incidents", "deployment_changes", "dora_metrics",
                      "dora_rejected_events", "health_checks", "alert_notifications", "quality_results", "dr_drills",
-                     "audit_runs", "audit_results"}
+                     "audit_runs", "audit_results", "remediations"}
     for table in agents_tables:
         assert grants[table] == "SELECT", table
     assert grants["alerts"] == "SELECT,UPDATE (STATUS)"
