@@ -1,10 +1,12 @@
 """`iact-agent retention prune`: delete old rows of the operational tables in bounded chunks.
 
-The health check writes one row per check, host and run (every 5 minutes), and every cron job a
-``job_runs`` row: without retention these tables grow forever. Each table has a fixed time column;
-rows older than its ``--keep-days`` are deleted with ``DELETE ... LIMIT n``, each chunk its own short
-transaction with a pause between chunks, so the table is never locked for long. Alerts and their
-notifications are kept: they are few and they are the history operators ask about.
+The health check writes one row per check, host and run (every 5 minutes), every cron job a ``job_runs``
+row, and remediation (run by the health job) a ``remediations`` row per decision, as often as once per
+health run while a trigger fires and a guardrail holds it back: without retention these tables grow
+forever. Each table has a fixed time column; rows older than its ``--keep-days`` are deleted with
+``DELETE ... LIMIT n``, each chunk its own short transaction with a pause between chunks, so the table is
+never locked for long. Alerts and their notifications are kept: they are few and they are the history
+operators ask about.
 """
 
 from __future__ import annotations
@@ -26,7 +28,18 @@ log = logging.getLogger(__name__)
 TABLES: dict[str, str] = {
     "health_checks": "checked_at",
     "job_runs": "started_at",
+    "remediations": "decided_at",
 }
+
+DEFAULT_KEEP_DAYS: dict[str, int] = {
+    "health_checks": 90,
+    "job_runs": 400,
+    # Decisions are the record of what a machine did to production (and of what it held back): kept as
+    # long as the job runs, a year and a month, to compare with the same month a year before. The
+    # budgets read only the last 24 hours, so any retention of at least 1 day keeps them right.
+    "remediations": 400,
+}
+"""Days kept per table when ``--keep-days`` does not name it (roles/cron's retention job passes them all)."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +95,16 @@ def prune(defaults_file: Path, keep_days: dict[str, int], *, chunk: int = 5000, 
 
 
 def parse_keep(values: list[str] | None) -> dict[str, int]:
-    keep = {"health_checks": 90, "job_runs": 400}
+    keep = dict(DEFAULT_KEEP_DAYS)
     for value in values or []:
         table, sep, days = value.partition("=")
-        if not sep or not days.strip().isdigit():
-            raise InputError(f"--keep-days {value!r}: expected TABLE=DAYS, e.g. health_checks=90")
-        keep[table.strip()] = int(days)
+        digits = days.strip()
+        # isdecimal, not isdigit: int() refuses digits such as '²' that isdigit accepts; at most 5 of them
+        # (273 years), so int() never meets a number too long to convert
+        if not sep or not digits.isdecimal() or len(digits) > 5:
+            raise InputError(f"--keep-days {value[:80]!r}: expected TABLE=DAYS (at most 99999 days), "
+                             "e.g. health_checks=90")
+        keep[table.strip()] = int(digits)
     return keep
 
 
@@ -101,13 +118,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    retention = sub.add_parser("retention", help="retention of the operational tables (health_checks, job_runs)")
+    retention = sub.add_parser("retention",
+                               help="retention of the operational tables (" + ", ".join(TABLES) + ")")
     actions = retention.add_subparsers(dest="retention_action", metavar="ACTION", required=True)
     p = actions.add_parser("prune", help="delete rows older than their retention, in bounded chunks")
     p.add_argument("--mysql-defaults", type=Path, default=Path("/etc/iact/mysql-health.cnf"),
                    help="MySQL option file of a user with DELETE on the tables (default: %(default)s)")
     p.add_argument("--keep-days", action="append", metavar="TABLE=DAYS",
-                   help="days to keep per table (default: health_checks=90, job_runs=400); repeatable")
+                   help="days to keep per table (default: "
+                        + ", ".join(f"{t}={d}" for t, d in DEFAULT_KEEP_DAYS.items()) + "); repeatable")
     p.add_argument("--chunk", type=int, default=5000, help="rows per DELETE (default: %(default)s)")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between chunks (default: %(default)s)")
     p.add_argument("--max-seconds", type=float, default=900.0, help="stop after this long (default: %(default)s)")

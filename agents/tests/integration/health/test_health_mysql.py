@@ -285,6 +285,34 @@ def test_retention_deletes_only_rows_older_than_their_retention(mysql_defaults: 
     db.commit()
 
 
+def test_retention_deletes_only_remediation_decisions_older_than_their_retention(
+        mysql_defaults: Path, db: pymysql.Connection, test_host: str) -> None:
+    """Remediation decisions (migration 0016) are pruned by decided_at at the default (400 days): the older
+    ones go, the one just inside the retention and a fresh one stay."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    keep = parse_keep(None)["remediations"]
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO remediations (decided_at, host, action, target, trigger_key, outcome, guardrail, dry_run,"
+            " summary, evidence) VALUES (%s, %s, 'itest_retention', 'x.service', 'itest:retention', 'skipped',"
+            " 'budget', 0, 'retention test', '{}')",
+            [(now - timedelta(days=days), test_host) for days in (keep + 100, keep + 1, keep - 1, 0)],
+        )
+    db.commit()
+    try:
+        results = prune(mysql_defaults, {"remediations": keep}, chunk=1, pause=0)
+        assert [(r.table, r.complete) for r in results] == [("remediations", True)]
+        assert results[0].deleted >= 2  # other hosts' old decisions may go too, never fewer than ours
+        with db.cursor() as cur:
+            cur.execute("SELECT DATEDIFF(%s, decided_at) FROM remediations WHERE host = %s ORDER BY decided_at",
+                        (now, test_host))
+            assert [int(r[0]) for r in cur.fetchall()] == [keep - 1, 0]
+    finally:
+        with db.cursor() as cur:
+            cur.execute("DELETE FROM remediations WHERE host = %s", (test_host,))
+        db.commit()
+
+
 def test_retention_refuses_an_unknown_table_and_a_zero_retention(mysql_defaults: Path) -> None:
     with pytest.raises(InputError, match="unknown table 'users'"):
         prune(mysql_defaults, {"users": 10})
