@@ -1,6 +1,6 @@
 """What the operations pages and the API read: health results, alerts, job runs, backups, DR drills,
-data-quality results and the fleet audit, straight from the tables the agents write (times are naive UTC
-there)."""
+data-quality results, the fleet audit and remediation decisions, straight from the tables the agents write
+(times are naive UTC there)."""
 
 # ruff: noqa: S608  (SQL text is built only from this module's constants; values are bound)
 from __future__ import annotations
@@ -134,13 +134,18 @@ def last_job_runs() -> list[dict[str, Any]]:
         "ON newest.id = j.id ORDER BY j.job_name, j.host")
 
 
-def _job_filter(job: str | None, host: str | None, status: str | None) -> tuple[str, list[Any]]:
+def _equal(**columns: str | None) -> tuple[str, list[Any]]:
+    """A WHERE condition of ``column = value`` for the columns given a value (names are this module's own)."""
     where, args = ["1 = 1"], []
-    for column, value in (("job_name", job), ("host", host), ("status", status)):
+    for column, value in columns.items():
         if value is not None:
             where.append(f"{column} = %s")
             args.append(value)
     return " AND ".join(where), args
+
+
+def _job_filter(job: str | None, host: str | None, status: str | None) -> tuple[str, list[Any]]:
+    return _equal(job_name=job, host=host, status=status)
 
 
 def count_job_runs(job: str | None = None, host: str | None = None, status: str | None = None) -> int:
@@ -229,6 +234,87 @@ def detail_text(value: Any, limit: int = 300) -> str:
     if isinstance(value, dict):
         return (str(value.get("description") or "") or json.dumps(value, default=str))[:limit]
     return "" if value is None else str(value)[:limit]
+
+
+# --- remediation --------------------------------------------------------------------------------------
+
+REMEDIATION_OUTCOMES = ("acted", "failed", "dry_run", "skipped")
+"""The outcomes of a decision (migration 0016's CHECK constraint)."""
+
+
+def remediations(host: str | None = None, outcome: str | None = None, limit: int = 50,
+                 offset: int = 0) -> list[dict[str, Any]]:
+    """Decisions of ``iact-agent remediate`` (migration 0016), newest first, with a one-line summary of the
+    evidence each was taken on."""
+    where, args = _equal(host=host, outcome=outcome)
+    rows = _rows(
+        "SELECT id, decided_at, host, action, target, trigger_key, outcome, guardrail, dry_run, summary, command, "
+        f"duration_ms, evidence FROM remediations WHERE {where} ORDER BY decided_at DESC, id DESC LIMIT %s OFFSET %s",
+        [*args, limit, offset])
+    for row in rows:
+        row["evidence_summary"] = evidence_summary(_json(row.pop("evidence")))
+        row["dry_run"] = bool(row["dry_run"])
+    return rows
+
+
+def _text(value: Any, limit: int = 120) -> str:
+    return " ".join(str(value).split())[:limit]
+
+
+def _number(value: Any) -> str | None:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _triggers_text(triggers: Any) -> str | None:
+    fired = []
+    for t in triggers if isinstance(triggers, list) else []:
+        if isinstance(t, dict):
+            key = f"{_text(t.get('component', '?'), 32)}:{_text(t.get('check', '?'), 32)}"
+            text = f"{key} {_text(t.get('status', '?'), 16)}"
+            fired.append(text + (f" ({_text(t['summary'])})" if t.get("summary") else ""))
+    return "fired by " + ", ".join(fired) if fired else None
+
+
+def _attempts_text(attempts: Any, budget: Any) -> str | None:
+    if not isinstance(attempts, dict):
+        return None
+    hour, day = _number(attempts.get("last_hour")), _number(attempts.get("last_day"))
+    if hour is None or day is None:
+        return None
+    text = f"attempts {hour} in the last hour, {day} in the day"
+    if isinstance(budget, dict):
+        per_hour, per_day = _number(budget.get("per_hour")), _number(budget.get("per_day"))
+        if per_hour is not None and per_day is not None:
+            text += f" (budget {per_hour}/h, {per_day}/day)"
+    return text
+
+
+def _peers_text(peers: Any) -> str | None:
+    if not isinstance(peers, dict) or not peers:
+        return None
+    return "peers " + ", ".join(
+        f"{_text(name, 64)} {_text(report.get('status', '?'), 16) if isinstance(report, dict) else 'no report'}"
+        for name, report in peers.items())
+
+
+def evidence_summary(evidence: Any, limit: int = 400) -> str:
+    """One line of what a decision was taken on: the health results that fired it, the attempts counted
+    against its budget, the peers a cluster action looked at, and what acting left behind. Total: any JSON
+    value (the column is the agent's, any shape) gives a string; unknown shapes give the raw text, cut."""
+    if not isinstance(evidence, dict):
+        return "" if evidence is None else _text(json.dumps(evidence, default=str), limit)
+    waited = _number(evidence.get("waited_s"))
+    parts = [
+        _triggers_text(evidence.get("triggers")),
+        _attempts_text(evidence.get("attempts"), evidence.get("budget")),
+        _peers_text(evidence.get("peers")),
+        f"command error: {_text(evidence['command_error'])}" if evidence.get("command_error") else None,
+        None if waited is None else f"waited {waited} s",
+    ]
+    found = [p for p in parts if p is not None]
+    if not found:
+        return _text(json.dumps(evidence, default=str, sort_keys=True), limit)
+    return "; ".join(found)[:limit]
 
 
 # --- audit ----------------------------------------------------------------------------------------------

@@ -134,3 +134,25 @@ def audits_table(rows: Sequence[HostAudit]) -> Table:
         Column("problems", "Failed or not judged", lambda a: a.problems_text()),
         Column("run_id", "Run", lambda a: a.run_id),
     ], list(rows), empty="No audit recorded yet: the weekly job (or make audit) has not run.")
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    """The outcome as operators read it: a skip names the guardrail that stopped it."""
+    outcome = str(row["outcome"])
+    return f"{outcome} ({row['guardrail']})" if outcome == "skipped" and row.get("guardrail") else outcome
+
+
+def remediations_table(rows: Sequence[dict[str, Any]]) -> Table:
+    return Table("remediations", "Remediation decisions (iact-agent remediate, newest first)", [
+        Column("decided_at", "Decided (UTC)", lambda r: r["decided_at"], "time"),
+        Column("host", "Host", lambda r: r["host"]),
+        Column("action", "Action", lambda r: r["action"]),
+        Column("target", "Target", lambda r: r["target"]),
+        Column("outcome", "Outcome", _outcome, "status"),
+        Column("dry_run", "Dry run", lambda r: r["dry_run"]),
+        Column("summary", "Reason", lambda r: r["summary"]),
+        Column("evidence", "Evidence", lambda r: r["evidence_summary"]),
+        Column("trigger", "Trigger", lambda r: r["trigger_key"]),
+        Column("command", "Command", lambda r: r["command"]),
+        Column("duration_ms", "Duration (ms)", lambda r: r["duration_ms"], "number"),
+    ], list(rows), empty="No remediation decision recorded: no trigger fired, or remediation is not enabled.")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("recovery/", views.recovery, name="recovery"),
     path("quality/", views.quality, name="quality"),
     path("audit/", views.audit_page, name="audit"),
+    path("remediations/", views.remediations, name="remediations"),
 ]

@@ -1,5 +1,6 @@
 """Operations pages: health per host and check, alerts (acknowledge), job runs, backups and DR drills,
-data quality, the fleet audit. Every table exports as CSV (``?export=<table>``) from the definition the page renders."""
+data quality, the fleet audit, remediation decisions. Every table exports as CSV (``?export=<table>``) from
+the definition the page renders."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .tables import (
     quality_history_table,
     quality_table,
     recovery_point_table,
+    remediations_table,
     resolved_alerts_table,
 )
 
@@ -36,6 +38,7 @@ HOST = Param("host", "Host name.", text(255, r"[A-Za-z0-9_.:-]+", "host name"))
 JOB = Param("job", "Job name.", text(64, r"[a-z][a-z0-9_]*", "job name"))
 STATUS = Param("status", "Run status.", choice("running", "success", "failure"))
 PAGE = Param("page", "Page number.", int_between(1, 100_000), {"type": "integer", "minimum": 1})
+OUTCOME = Param("outcome", "Remediation outcome.", choice(*service.REMEDIATION_OUTCOMES))
 RUNS_PER_PAGE = 50
 
 
@@ -133,3 +136,14 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         return [audits_table(audits)], {"counts": counts}
 
     return _page(request, "iact_web/ops/audit.html", "audit", [], build)
+
+
+def remediations(request: HttpRequest) -> HttpResponse:
+    def build(values: dict[str, Any]) -> tuple[list[Table], dict[str, Any]]:
+        page = values.get("page", 1)
+        rows = service.remediations(values.get("host"), values.get("outcome"), limit=RUNS_PER_PAGE + 1,
+                                    offset=(page - 1) * RUNS_PER_PAGE)
+        return [remediations_table(rows[:RUNS_PER_PAGE])], {
+            "page": page, "more": len(rows) > RUNS_PER_PAGE, "outcomes": service.REMEDIATION_OUTCOMES}
+
+    return _page(request, "iact_web/ops/remediations.html", "remediations", [HOST, OUTCOME, PAGE], build)

@@ -80,6 +80,23 @@ def tag() -> str:
 
 
 @pytest.fixture
+def host(health_db: pymysql.Connection, tag: str) -> Iterator[str]:
+    """A host name of the test's own: its health results, job runs and remediation decisions are removed
+    afterwards (the health account may), its alerts resolved (nobody may delete alerts)."""
+    name = f"it-{tag}"
+    try:
+        yield name
+    finally:
+        with health_db.cursor() as cur:
+            cur.execute("DELETE FROM health_checks WHERE host = %s", (name,))
+            cur.execute("DELETE FROM job_runs WHERE host = %s", (name,))
+            cur.execute("DELETE FROM remediations WHERE host = %s", (name,))
+            cur.execute("UPDATE alerts SET status = 'resolved', resolved_at = UTC_TIMESTAMP(6) "
+                        "WHERE host = %s AND status <> 'resolved'", (name,))
+        health_db.commit()
+
+
+@pytest.fixture
 def principal(defaults_dir: Path, tag: str) -> Iterator[Principal]:
     password = f"pw-{uuid.uuid4().hex}"
     user = User.objects.create_user(f"it-{tag}", password=password, is_staff=True, is_superuser=True)

@@ -19,7 +19,7 @@ from webtest_helpers import Principal, Token
 pytestmark = pytest.mark.integration
 
 PAGES = ["/", "/dora/", "/dora/events/?set=deployments", "/ops/health/", "/ops/alerts/", "/ops/jobs/",
-         "/ops/recovery/", "/ops/quality/", "/ops/audit/", "/logs/", "/api/", "/admin/"]
+         "/ops/recovery/", "/ops/quality/", "/ops/audit/", "/ops/remediations/", "/logs/", "/api/", "/admin/"]
 API = ["/api/v1/dora/metrics", "/api/v2/dora/metrics", "/api/v1/deployments", "/api/v1/changes",
        "/api/v1/incidents", "/api/v1/health", "/api/v1/alerts", "/api/v1/jobs", "/api/v1/drills",
        "/api/v1/quality", "/api/v1/live", "/api/v1/logs?host=a&source=b", "/api/v1/schema", "/api/v2/schema"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,20 +20,6 @@ from iact_web.ops.models import AlertAcknowledgement
 from webtest_helpers import Token
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def host(health_db: pymysql.Connection, tag: str) -> Iterator[str]:
-    name = f"it-{tag}"
-    try:
-        yield name
-    finally:
-        with health_db.cursor() as cur:
-            cur.execute("DELETE FROM health_checks WHERE host = %s", (name,))
-            cur.execute("DELETE FROM job_runs WHERE host = %s", (name,))
-            cur.execute("UPDATE alerts SET status = 'resolved', resolved_at = UTC_TIMESTAMP(6) "
-                        "WHERE host = %s AND status <> 'resolved'", (name,))
-        health_db.commit()
 
 
 def _result(host: str, status: Status) -> CheckResult:
