@@ -10,13 +10,16 @@ the node's DOWN event while it holds connections to it. Those two are counted an
 failure (Overloaded for another reason, e.g. too many hints in flight, timeouts, Unavailable, NoHostAvailable)
 fails the test. Tighten to 0 once clients can be moved off a node before its connections close.
 
-The only rolling restart of the stack scenario (molecule/cassandra_cluster checks its order and its refusal of an
-unhealthy cluster on a disposable cluster). The summary of the load (counts, failures by type, each failure's
-time) is printed, so a failing run shows which step the failures belong to.
+The same rolling restart proves the order: a node stops only after the previous one is back (systemd's
+timestamps of each unit). Then, with one node stopped, the playbook refuses before touching any node and names
+the override. (Both ran on a scenario of their own, molecule/cassandra_cluster, which converged a second cluster
+for them; they run on the stack's cluster now, which saves that converge.) The summary of the load (counts,
+failures by type, each failure's time) is printed, so a failing run shows which step the failures belong to.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -26,17 +29,25 @@ from pathlib import Path
 
 import pytest
 import writeload
-from cassandra_testlib import Node, inventory_path, wait_all_up
+from cassandra_testlib import Node, inventory_path, ring, wait_all_up
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = "playbooks/ops/cassandra_rolling_restart.yml"
 RATE, CONCURRENCY = 200, 16  # writes per second, writes in flight at most
 
 
+def unit_times(node: Node) -> tuple[int, int]:
+    """(last stop, last start) of cassandra.service in µs (0: never). Monotonic clocks are per boot; the lab's and
+    molecule's containers share the VM's kernel, so the values of different nodes compare."""
+    out = node.host.check_output(
+        "systemctl show cassandra.service -p ActiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic")
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return int(props.get("ActiveExitTimestampMonotonic") or 0), int(props.get("ActiveEnterTimestampMonotonic") or 0)
+
+
 def started_at(node: Node) -> int:
     """When cassandra.service last became active (µs, monotonic clock of the shared kernel)."""
-    out = node.host.check_output("systemctl show cassandra.service -p ActiveEnterTimestampMonotonic --value")
-    return int(out.strip() or 0)
+    return unit_times(node)[1]
 
 
 def native_transport_stopping(failure: writeload.Failure) -> bool:
@@ -75,10 +86,39 @@ def test_rolling_restart_under_a_non_retrying_write_load(
     summary = result.summary()
     print("write load during the rolling restart:", json.dumps(summary, indent=1))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    not_restarted = [n.name for n in nodes if started_at(n) <= before[n.name]]
+    after = {n.name: unit_times(n) for n in nodes}
+    not_restarted = [n.name for n in nodes if after[n.name][1] <= before[n.name]]
     assert not not_restarted, f"not restarted by the playbook: {not_restarted}"
+    # One node at a time: in the order they came back, each node went down only after the previous one was back.
+    order = sorted(after, key=lambda name: after[name][1])
+    for prev, nxt in itertools.pairwise(order):
+        assert after[nxt][0] > after[prev][1], f"{nxt} stopped before {prev} was back: {after}"
     assert len(result.acknowledged) > 0, summary
     others = [f for f in result.failures if not native_transport_stopping(f)]
     assert not others, f"{len(others)} of {result.attempted} writes failed otherwise: {summary}"
     assert not missing, f"{len(missing)} acknowledged writes not found afterwards (first: {missing[:10]})"
     wait_all_up(nodes[0], len(nodes))
+
+
+def test_rolling_restart_refuses_an_unhealthy_cluster(nodes: list[Node], pytestconfig: pytest.Config) -> None:
+    inventory = inventory_path(pytestconfig)
+    assert inventory, "needs the inventory (--ansible-inventory) to run the rolling restart"
+    wait_all_up(nodes[0], len(nodes))
+    down, others = nodes[-1], nodes[:-1]
+    down.host.check_output("systemctl stop cassandra")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and list(ring(others[0]).values()).count("UN") != len(others):
+            time.sleep(3)
+        states = ring(others[0])
+        assert list(states.values()).count("UN") == len(others), f"{down.name} stopped, yet the ring says {states}"
+        before = {n.name: unit_times(n) for n in others}
+        run = rolling_restart(inventory)
+        said = run.stdout + run.stderr  # ansible-core prints the failure on stderr
+        assert run.returncode != 0, "the rolling restart ran on a cluster with a node down: " + said[-3000:]
+        assert "The cluster is not healthy" in said, said[-3000:]
+        assert "cassandra_force_unhealthy" in said, said[-3000:]
+        assert {n.name: unit_times(n) for n in others} == before, "a node was restarted despite the refusal"
+    finally:
+        down.host.check_output("systemctl start cassandra")
+        wait_all_up(nodes[0], len(nodes))
