@@ -190,6 +190,8 @@ class Remediator:
         decided = last is not None and self.store.decided_since(self.host, action.name,
                                                                last.finished_at or last.started_at)
         upcoming = self._next_run(action, now)
+        if isinstance(upcoming, str):  # the installed entry is not what the allow-list runs: someone must look
+            log.warning("%s: cron's next run is not known: %s", action.name, upcoming)
         evidence = {"last_run": None if last is None else last.as_dict(), "cron_file": action.cron_file,
                     "next_run": upcoming.isoformat() if isinstance(upcoming, datetime) else upcoming}
         return evidence, rerun_refusal(last, decided, upcoming, now, NEXT_RUN_MIN_S)
