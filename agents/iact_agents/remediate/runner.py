@@ -215,8 +215,10 @@ class Remediator:
         """This node's last outage, from its own ``service:cassandra.service`` results and each peer's
         ``cassandra:nodes_up`` view of it (which also covers a host that was down with its health agent)."""
         since = now - timedelta(seconds=OUTAGE_LOOKBACK_S)
-        own = [(at, detail.get("state") == "active")
-               for at, _, detail in self.store.series(self.host, "service", CASSANDRA_UNIT, since)]
+        # a result without the unit's state (systemctl itself failed) tells nothing either way
+        own = [(at, detail["state"] == "active")
+               for at, _, detail in self.store.series(self.host, "service", CASSANDRA_UNIT, since)
+               if isinstance(detail.get("state"), str)]
         outages = [last_outage(f"{self.host} service:{CASSANDRA_UNIT}", own)]
         address = self.cfg.cassandra.self_address
         for peer in self.cfg.cassandra.peers:

@@ -284,6 +284,21 @@ def test_outage_within_the_hint_window_needs_no_repair(db: pymysql.Connection, m
     assert run_remediation(cfg, health, run=run, channels=[], now=T0 + timedelta(minutes=5, seconds=20)).decisions == []
 
 
+def test_results_without_a_unit_state_are_no_outage(db: pymysql.Connection, mysql_defaults: Path,
+                                                    test_host: str) -> None:
+    cfg, health = configs(mysql_defaults, test_host, actions=["repair_node"])
+    at = T0 - timedelta(hours=6)
+    while at <= T0:  # systemctl did not answer for 4 h (status unknown, no state); the peers saw the node UN
+        blind = T0 - timedelta(hours=4) <= at < T0
+        unknown = CheckResult("service", "cassandra.service", test_host, Status.UNKNOWN, "systemctl show timed out")
+        health_run(db, at, unknown if blind else service(test_host, "active"),
+                   nodes_up(f"{test_host}-p1", "status_3up.txt"), nodes_up(f"{test_host}-p2", "status_3up.txt"))
+        at += timedelta(minutes=15)
+    run = Commands({})
+    assert run_remediation(cfg, health, run=run, channels=[], now=T0 + timedelta(seconds=20)).decisions == []
+    assert run.calls == []
+
+
 def test_repair_waits_while_another_node_is_down_or_holds_the_lock(db: pymysql.Connection, mysql_defaults: Path,
                                                                    test_host: str) -> None:
     other = "172.18.0.2"  # this node is .2; .4 is down for the peers now
