@@ -7,14 +7,28 @@ command line. The host name, the MySQL option file, nodetool and the alert chann
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config import CommaList, FrozenModel, load_config
 from .actions import ALLOW_LIST
+
+_DURATION = re.compile(r"([0-9]{1,15})(d|h|m|s|ms|us|µs|ns)", re.IGNORECASE)
+_UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def duration_s(text: str) -> float | str:
+    """A cassandra.yaml duration (``3h``, ``10800000ms``: Cassandra 5's DurationSpec, a whole number and a unit) in
+    seconds, or why it is not one."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        return f"{text[:40]!r} is not a Cassandra duration (a whole number and d, h, m, s, ms, us or ns, e.g. 3h)"
+    return int(match.group(1)) * _UNIT_S[match.group(2).lower()]
+
 
 ENV_PREFIX = "IACT_REMEDIATE"
 DEFAULT_CONFIG_PATH = Path("/etc/iact/remediate.toml")
@@ -46,6 +60,24 @@ class CassandraGuard(FrozenModel):
     up_timeout_s: float = Field(default=300.0, gt=0, le=1800)
     """After the restart, how long to wait (holding the lock) until ``nodetool status`` shows every node UN."""
     poll_s: float = Field(default=10.0, gt=0, le=120)
+    max_hint_window: str = "3h"
+    """repair_node: the cluster's ``max_hint_window`` (cassandra.yaml; roles/health renders roles/cassandra's
+    ``cassandra_yaml_extra.max_hint_window``, else Cassandra's default 3h): a node down longer needs a repair."""
+
+    @field_validator("max_hint_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        seconds = duration_s(value)
+        if isinstance(seconds, str):
+            raise ValueError(seconds)
+        if not 0 < seconds <= 30 * 86400:
+            raise ValueError(f"{value!r}: must be more than 0 and at most 30 days")
+        return value
+
+    @property
+    def hint_window_s(self) -> float:
+        seconds = duration_s(self.max_hint_window)
+        return 3 * 3600.0 if isinstance(seconds, str) else seconds
 
 
 class RemediateConfig(FrozenModel):
@@ -54,7 +86,8 @@ class RemediateConfig(FrozenModel):
     dry_run: bool = True
     """Record and notify what would be done; change nothing. On unless the inventory turns it off."""
     actions: CommaList = Field(default_factory=list)
-    """Names of the allow-list (``restart_collector``, ``restart_cassandra``) enabled on this host."""
+    """Names of the allow-list (``restart_collector``, ``restart_cassandra``, ``rerun_backup``, ``prune_backups``,
+    ``repair_node``) enabled on this host."""
     budget: Budget = Field(default_factory=Budget)
     """Default budget of every action."""
     budgets: dict[str, Budget] = Field(default_factory=dict)
@@ -64,6 +97,7 @@ class RemediateConfig(FrozenModel):
     sudo: list[str] = Field(default_factory=lambda: ["sudo", "-n"])
     """How the unit commands reach root: the sudoers rule of roles/health allows exactly them. Empty: as is."""
     systemctl: str = "/usr/bin/systemctl"
+    """What ``is-active`` is asked with after a restart (the commands themselves are fixed in the allow-list)."""
     unit_up_timeout_s: float = Field(default=60.0, gt=0, le=600)
     """After a host-scope restart, how long to wait until the unit is ``active``."""
     cassandra: CassandraGuard = Field(default_factory=CassandraGuard)

@@ -13,7 +13,8 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
 from .. import mysqlconn
@@ -23,9 +24,19 @@ from ..health.checks import CommandFailed, CommandOutput, Runner, judge_nodes, r
 from ..health.config import HealthConfig
 from ..health.models import CheckResult, Status
 from ..health.store import MySQLStore
-from .actions import ALLOW_LIST, Action
+from .actions import ALLOW_LIST, CASSANDRA_UNIT, IACT_AGENT, NEXT_RUN_MIN_S, OUTAGE_LOOKBACK_S, Action
 from .config import RemediateConfig
-from .decide import Outcome, guard, peers_problem
+from .cronsched import find_entry, next_run
+from .decide import (
+    Outcome,
+    guard,
+    last_outage,
+    nodes_of,
+    outage_refusal,
+    peers_problem,
+    repaired_refusal,
+    rerun_refusal,
+)
 from .store import RemediationStore
 
 log = logging.getLogger(__name__)
@@ -73,13 +84,25 @@ class _Acted:
     evidence: dict[str, Any]
 
 
+def read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def local_zone() -> tzinfo:
+    """The host's time zone, in which cron reads its entries."""
+    zone = datetime.now().astimezone().tzinfo
+    return UTC if zone is None else zone
+
+
 class Remediator:
     """The run's collaborators: ``run`` executes programs (argv, timeout), ``sleep``/``clock`` pace the waits
-    for a restarted unit (tests pass their own so that no test waits on the wall clock)."""
+    for a restarted unit, ``read`` reads an installed cron file and ``tz`` is the zone cron runs in (tests pass
+    their own so that no test waits on the wall clock or needs /etc/cron.d)."""
 
     def __init__(self, cfg: RemediateConfig, health: HealthConfig, store: RemediationStore, channels: list[Channel],
                  *, run: Runner = run_program, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, read: Callable[[str], str] = read_text,
+                 tz: tzinfo | None = None) -> None:
         self.cfg = cfg
         self.health = health
         self.store = store
@@ -87,6 +110,8 @@ class Remediator:
         self.run = run
         self.sleep = sleep
         self.clock = clock
+        self.read = read
+        self.tz = local_zone() if tz is None else tz
 
     @property
     def host(self) -> str:
@@ -103,10 +128,14 @@ class Remediator:
         if last is not None and last >= newest:
             log.info("%s: the health results of %s were already decided on", action.name, newest.isoformat())
             return None
+        found, refusal = self._evidence(action, now)
+        if refusal is not None:
+            log.info("%s: not needed: %s", action.name, refusal)
+            return None
         budget = self.cfg.budget_of(action.name)
         attempts = self.store.attempts(self.host, action.name, now)
-        command = action.command(self.cfg.sudo, self.cfg.systemctl)
-        evidence: dict[str, Any] = {
+        command = action.command(self.cfg.sudo)
+        evidence: dict[str, Any] = found | {
             "triggers": [r.as_dict() for r in fired],
             "attempts": {"last_hour": attempts.last_hour, "last_day": attempts.last_day},
             "budget": budget.model_dump(), "dry_run": self.cfg.dry_run, "scope": action.scope,
@@ -125,7 +154,8 @@ class Remediator:
             guardrail = None if stop is None else stop.guardrail
             if stop is not None:
                 outcome = Outcome.SKIPPED
-                summary = ("dry run: " if self.cfg.dry_run else "") + f"{action.unit} not restarted: {stop.reason}"
+                verb = "started" if action.then == "started" else "restarted"
+                summary = ("dry run: " if self.cfg.dry_run else "") + f"{action.target} not {verb}: {stop.reason}"
             elif self.cfg.dry_run:
                 outcome, summary = Outcome.DRY_RUN, f"dry run: would run {shlex.join(command)}"
             else:
@@ -137,7 +167,7 @@ class Remediator:
             if locked:
                 self.store.unlock()
         decision_id = self.store.record(
-            decided_at=now, host=self.host, action=action.name, target=action.unit,
+            decided_at=now, host=self.host, action=action.name, target=action.target,
             trigger_key=",".join(f"{r.component}:{r.check_name}" for r in fired),
             outcome=outcome, guardrail=guardrail, dry_run=self.cfg.dry_run, summary=summary,
             command=shlex.join(command), duration_ms=None if outcome is Outcome.SKIPPED else duration_ms,
@@ -145,6 +175,69 @@ class Remediator:
         )
         log.warning("%s on %s: %s: %s", action.name, self.host, outcome.value, summary)
         return Decision(action.name, outcome, summary, guardrail, decision_id)
+
+    def _evidence(self, action: Action, now: datetime) -> tuple[dict[str, Any], str | None]:
+        """What an action needs besides its trigger, and why it is not needed (None: it is)."""
+        if action.evidence == "last_backup_failed":
+            return self._backup_failed(action, now)
+        if action.evidence == "outage_over_hint_window":
+            return self._long_outage(action, now)
+        return {}, None
+
+    def _backup_failed(self, action: Action, now: datetime) -> tuple[dict[str, Any], str | None]:
+        runs = self.store.job_runs(self.host, action.target)
+        last = runs[0] if runs else None
+        decided = last is not None and self.store.decided_since(self.host, action.name,
+                                                               last.finished_at or last.started_at)
+        upcoming = self._next_run(action, now)
+        if isinstance(upcoming, str):  # the installed entry is not what the allow-list runs: someone must look
+            log.warning("%s: cron's next run is not known: %s", action.name, upcoming)
+        evidence = {"last_run": None if last is None else last.as_dict(), "cron_file": action.cron_file,
+                    "next_run": upcoming.isoformat() if isinstance(upcoming, datetime) else upcoming}
+        return evidence, rerun_refusal(last, decided, upcoming, now, NEXT_RUN_MIN_S)
+
+    def _next_run(self, action: Action, now: datetime) -> datetime | str | None:
+        """Cron's next run of the action's job, from the installed entry, which must run the allow-list's command."""
+        try:
+            text = self.read(action.cron_file)
+        except OSError as exc:
+            return f"{action.cron_file}: {exc.strerror or exc}"
+        entry = find_entry(text, action.target)
+        if isinstance(entry, str):
+            return f"{action.cron_file}: {entry}"
+        ours = list(action.argv[action.argv.index(IACT_AGENT):])
+        if entry.user != "root" or entry.argv[1:] != ours[1:]:
+            return (f"{action.cron_file} runs {entry.user}: {shlex.join(entry.argv)[:200]}, not the allow-list's"
+                    f" root: {shlex.join(ours)}")
+        return next_run(entry.schedule, now, self.tz)
+
+    def _long_outage(self, action: Action, now: datetime) -> tuple[dict[str, Any], str | None]:
+        """This node's last outage, from its own ``service:cassandra.service`` results and each peer's
+        ``cassandra:nodes_up`` view of it (which also covers a host that was down with its health agent)."""
+        since = now - timedelta(seconds=OUTAGE_LOOKBACK_S)
+        # a result without the unit's state (systemctl itself failed) tells nothing either way
+        own = [(at, detail["state"] == "active")
+               for at, _, detail in self.store.series(self.host, "service", CASSANDRA_UNIT, since)
+               if isinstance(detail.get("state"), str)]
+        outages = [last_outage(f"{self.host} service:{CASSANDRA_UNIT}", own)]
+        address = self.cfg.cassandra.self_address
+        for peer in self.cfg.cassandra.peers:
+            seen = []
+            for at, _, detail in self.store.series(peer, "cassandra", "nodes_up", since):
+                nodes = nodes_of(detail)
+                if nodes is not None and address in nodes:
+                    seen.append((at, nodes[address] == "UN"))
+            outages.append(last_outage(f"{peer} cassandra:nodes_up", seen))
+        window_s = self.cfg.cassandra.hint_window_s
+        longest, refusal = outage_refusal(outages, window_s)
+        evidence: dict[str, Any] = {"outages": [o.as_dict() for o in outages if o is not None],
+                                    "hint_window_s": window_s}
+        if refusal is not None or longest is None:
+            return evidence, refusal
+        repairs = self.store.job_runs(self.host, action.target, since=longest.back_at, limit=5)
+        evidence["repairs_since_back"] = [r.as_dict() for r in repairs]
+        return evidence, repaired_refusal(longest, repairs, self.store.decided_since(self.host, action.name,
+                                                                                     longest.back_at))
 
     def _peers_problem(self, now: datetime, evidence: dict[str, Any]) -> str | None:
         guard_cfg = self.cfg.cassandra
@@ -166,17 +259,22 @@ class Remediator:
             why = out if isinstance(out, str) else f"exit {out.returncode}: {out.first_error_line}"
             evidence["command_error"] = why
             return _Acted(False, f"{shlex.join(command)} failed: {why}", evidence)
-        if action.scope == "cluster":
+        if action.then == "started":
+            unit = action.argv[action.argv.index("--unit") + 1]
+            evidence["transient_unit"] = unit
+            return _Acted(True, f"job {action.target} started as {unit} (its outcome: job_runs, journal of {unit})",
+                          evidence)
+        if action.then == "cluster_up":
             ok, seen, waited = self._wait(self._cluster_up, self.cfg.cassandra.up_timeout_s,
                                           self.cfg.cassandra.poll_s)
             what = "every node UN"
         else:
-            ok, seen, waited = self._wait(lambda: self._unit_active(action.unit), self.cfg.unit_up_timeout_s, 2.0)
-            what = f"{action.unit} active"
+            ok, seen, waited = self._wait(lambda: self._unit_active(action.target), self.cfg.unit_up_timeout_s, 2.0)
+            what = f"{action.target} active"
         evidence |= {"waited_s": round(waited, 1), "last_seen": seen}
         if ok:
-            return _Acted(True, f"{action.unit} restarted: {what} after {waited:.0f} s", evidence)
-        return _Acted(False, f"{action.unit} restarted but not {what} within {waited:.0f} s: {seen}", evidence)
+            return _Acted(True, f"{action.target} restarted: {what} after {waited:.0f} s", evidence)
+        return _Acted(False, f"{action.target} restarted but not {what} within {waited:.0f} s: {seen}", evidence)
 
     def _wait(self, probe: Callable[[], tuple[bool, str]], timeout: float, poll: float) -> tuple[bool, str, float]:
         start = self.clock()
@@ -231,14 +329,15 @@ def _alert_result(host: str, action: str, decision: Decision | None) -> CheckRes
 
 def run_remediation(cfg: RemediateConfig, health: HealthConfig, *, run: Runner = run_program,
                     channels: list[Channel] | None = None, now: datetime | None = None,
-                    sleep: Callable[[float], None] = time.sleep,
-                    clock: Callable[[], float] = time.monotonic) -> RemediationReport:
+                    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                    read: Callable[[str], str] = read_text, tz: tzinfo | None = None) -> RemediationReport:
     now = datetime.now(UTC) if now is None else now
     report = RemediationReport(health.host, cfg.dry_run)
     chans = build_channels(health.alerting, health.host) if channels is None else channels
     conn = mysqlconn.connect(health.mysql.defaults_file, connect_timeout=health.mysql.connect_timeout_s)
     try:
-        remediator = Remediator(cfg, health, RemediationStore(conn), chans, run=run, sleep=sleep, clock=clock)
+        remediator = Remediator(cfg, health, RemediationStore(conn), chans, run=run, sleep=sleep, clock=clock,
+                                read=read, tz=tz)
         results = []
         for name in cfg.actions:
             decision = remediator.decide(ALLOW_LIST[name], now)

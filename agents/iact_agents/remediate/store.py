@@ -18,7 +18,7 @@ import pymysql
 from .. import storable
 from ..health.models import CheckResult, Status
 from .actions import Trigger
-from .decide import Attempts, Outcome, PeerReport, nodes_of
+from .decide import Attempts, JobRun, Outcome, PeerReport, nodes_of
 
 LOCK_NAME = "remediate:cassandra"
 """Prefixed with the database name (``GET_LOCK`` names are server-wide)."""
@@ -78,25 +78,68 @@ class RemediationStore:
 
     def latest_results(self, host: str, triggers: Sequence[Trigger], since: datetime) -> list[CheckResult]:
         """The newest result of each trigger's key on ``host``, when it was recorded at or after ``since``
-        (``detail["checked_at"]``: when, an aware datetime)."""
+        (``detail["checked_at"]``: when, an aware datetime); a ``*`` trigger: of each check of its component."""
         found = []
         with self.conn.cursor() as cur:
             for trigger in triggers:
-                cur.execute(
-                    "SELECT status, detail, checked_at FROM health_checks"
-                    " WHERE component = %s AND check_name = %s AND host = %s"
-                    " ORDER BY checked_at DESC, id DESC LIMIT 1",
-                    (trigger.component, trigger.check_name, host),
-                )
-                row = cur.fetchone()
-                if row is None or _aware(row[2]) < since:
-                    continue
-                detail = _detail(row[1])
-                summary = str(detail.pop("summary", ""))
-                detail["checked_at"] = _aware(row[2])
-                found.append(CheckResult(trigger.component, trigger.check_name, host, _status(row[0]), summary,
-                                         None, detail))
+                if trigger.check_name == "*":
+                    cur.execute(
+                        "SELECT check_name, status, detail, checked_at FROM health_checks"
+                        " WHERE component = %s AND host = %s AND checked_at >= %s"
+                        " ORDER BY checked_at DESC, id DESC LIMIT 1000",
+                        (trigger.component, host, _naive_utc(since)),
+                    )
+                    rows = list(cur.fetchall())
+                else:
+                    cur.execute(
+                        "SELECT check_name, status, detail, checked_at FROM health_checks"
+                        " WHERE component = %s AND check_name = %s AND host = %s"
+                        " ORDER BY checked_at DESC, id DESC LIMIT 1",
+                        (trigger.component, trigger.check_name, host),
+                    )
+                    rows = list(cur.fetchall())
+                names: set[str] = set()
+                for row in rows:
+                    if str(row[0]) in names or _aware(row[3]) < since:
+                        continue
+                    names.add(str(row[0]))
+                    detail = _detail(row[2])
+                    summary = str(detail.pop("summary", ""))
+                    detail["checked_at"] = _aware(row[3])
+                    found.append(CheckResult(trigger.component, str(row[0]), host, _status(row[1]), summary,
+                                             None, detail))
         return found
+
+    def series(self, host: str, component: str, check_name: str, since: datetime) -> list[tuple[datetime, str,
+                                                                                                 dict[str, Any]]]:
+        """Every result of one check on ``host`` recorded at or after ``since``, oldest first:
+        ``(checked_at, status, detail)``."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT checked_at, status, detail FROM health_checks"
+                " WHERE component = %s AND check_name = %s AND host = %s AND checked_at >= %s"
+                " ORDER BY checked_at, id LIMIT 20000",
+                (component, check_name, host, _naive_utc(since)),
+            )
+            rows = cur.fetchall()
+        return [(_aware(r[0]), str(r[1]), _detail(r[2])) for r in rows]
+
+    def job_runs(self, host: str, job: str, since: datetime | None = None, limit: int = 1) -> list[JobRun]:
+        """The newest ``job_runs`` rows of ``job`` on ``host`` (started at or after ``since``), newest first."""
+        query = ("SELECT id, started_at, finished_at, status, exit_code, message FROM job_runs"
+                 " WHERE job_name = %s AND host = %s")
+        args: list[Any] = [job, host]
+        if since is not None:
+            query += " AND started_at >= %s"
+            args.append(_naive_utc(since))
+        query += " ORDER BY started_at DESC, id DESC LIMIT %s"
+        args.append(limit)
+        with self.conn.cursor() as cur:
+            cur.execute(query, args)
+            rows = cur.fetchall()
+        return [JobRun(int(r[0]), _aware(r[1]), None if r[2] is None else _aware(r[2]), str(r[3]),
+                       None if r[4] is None else int(r[4]), storable.clean_text(str(r[5] or ""))[:300])
+                for r in rows]
 
     def peer_reports(self, peers: Sequence[str], since: datetime, now: datetime) -> dict[str, PeerReport | None]:
         """The newest ``cassandra:nodes_up`` of each peer host recorded at or after ``since`` (None: none)."""
@@ -130,6 +173,14 @@ class RemediationStore:
             )
             row = cur.fetchone()
         return Attempts(int(row[0]), int(row[1])) if row else Attempts(0, 0)
+
+    def decided_since(self, host: str, action: str, since: datetime) -> bool:
+        """Whether ``action`` acted or dry-ran on ``host`` at or after ``since`` (skips and failures do not count)."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM remediations WHERE host = %s AND action = %s"
+                        " AND outcome IN ('acted', 'dry_run') AND decided_at >= %s", (host, action, _naive_utc(since)))
+            row = cur.fetchone()
+        return bool(row and int(row[0]) > 0)
 
     def last_decided_at(self, host: str, action: str) -> datetime | None:
         with self.conn.cursor() as cur:

@@ -22,10 +22,10 @@ def result(component: str, check: str, status: Status, **detail: Any) -> CheckRe
     return CheckResult(component, check, "h1", status, "summary", None, detail)
 
 
-def test_the_allow_list_is_exactly_the_two_restarts() -> None:
-    assert set(ALLOW_LIST) == {"restart_collector", "restart_cassandra"}
+def test_the_allow_list_is_exactly_the_five_actions() -> None:
+    assert set(ALLOW_LIST) == {"restart_collector", "restart_cassandra", "rerun_backup", "prune_backups", "repair_node"}
     assert RESTART_COLLECTOR.scope == "host" and RESTART_CASSANDRA.scope == "cluster"
-    assert RESTART_CASSANDRA.command(["sudo", "-n"], "/usr/bin/systemctl") == [
+    assert RESTART_CASSANDRA.command(["sudo", "-n"]) == [
         "sudo", "-n", "/usr/bin/systemctl", "restart", "cassandra.service"]
 
 
