@@ -1,6 +1,8 @@
-"""Fixtures of remediation's integration tests: the real MariaDB, from ``IACT_TEST_MYSQL_DEFAULTS`` (an option
-file of a user with the iact_health grants, migrations up to 0016). Every test uses its own ``host`` values
-(``itest-<random>``), so tests never see each other's rows (iact_health may not delete them)."""
+"""Fixtures shared by the agents' MariaDB integration tests (health, remediation): the real MariaDB, from
+``IACT_TEST_MYSQL_DEFAULTS``, a MySQL option file of a user with the iact_health grants (the tests that need it
+skip without it; molecule/default/verify.yml sets it). Every test uses its own ``host`` value
+(``itest-<random>``), so tests never see each other's rows and can run again on the same database.
+"""
 
 from __future__ import annotations
 
