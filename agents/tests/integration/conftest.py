@@ -38,4 +38,5 @@ def db(mysql_defaults: Path) -> Iterator[pymysql.Connection]:
 
 @pytest.fixture
 def test_host() -> str:
+    """A host name of this test only (``itest-<random>``): rows and tables of other tests are never seen."""
     return f"itest-{uuid.uuid4().hex[:12]}"

@@ -22,7 +22,6 @@ Every test writes under its own ``host`` value, so tests never see each other's 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -144,11 +143,6 @@ class RowCounter:
         for day in sorted(days):
             out += [(r.position, r.message) for r in self.session.execute(self._select, (self.host, source, day))]
         return out
-
-
-@pytest.fixture
-def test_host() -> str:
-    return f"itest-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -9,5 +9,5 @@
 ``IACT_TEST_CASSANDRA_PORT``            CQL port (default 9042)
 
 The MariaDB fixtures (``mysql_defaults``, ``db``, ``test_host``: every test its own ``host`` value, so tests
-never see each other's rows) are shared with remediation's tests: ../conftest.py.
+never see each other's rows) are shared with the remediation and collector tests: ../conftest.py.
 """
