@@ -11,7 +11,8 @@ retention; its own meta.env says how long mariabackup took); the restore path up
 Cassandra: ``iact-backup run cassandra`` on every node at once (as the nightly job runs), at three data sizes
 per node: what the lab holds, then about 100 MB and 1 GB per node of incompressible rows in a scratch keyspace
 (``iact_bench``, RF 3), dropped afterwards (its drop snapshot cleared), after which one more backup leaves a
-clean newest backup of the day, so the retention removes the benchmark's backups.
+clean newest backup of the day. The benchmark's own backups are then deleted from the backup target (the target's
+retention would delete them only at its daily run, holding gigabytes until then); that newest one stays.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import re
+import shlex
 import time
 from typing import Any
 
@@ -160,6 +162,7 @@ def cassandra(target: Target, *, levels_mb: tuple[int, ...] = (100, 1024)) -> di
     finally:
         _drop_bench(target, nodes)
         out["cleanup_backup"] = _backup_all(nodes)  # the day's newest backup without the scratch keyspace
+        out["removed_backups"] = _drop_bench_backups(steps)
     if len(steps) >= 3:
         out["growth_100mb_to_1gb"] = round(steps[-1]["max_total_s"] / steps[-2]["max_total_s"], 2)
     out["load_after"] = load_average()
@@ -175,3 +178,20 @@ def _drop_bench(target: Target, nodes: list[lab.Host]) -> None:
     for h in nodes:  # auto_snapshot keeps a snapshot of a dropped keyspace: its files are the benchmark's
         lab.sh(h, f"nodetool clearsnapshot --all -- {BENCH_KS} >/dev/null 2>&1; "
                   f"rm -rf /var/lib/cassandra/data/{BENCH_KS}", check=False)
+
+
+def _drop_bench_backups(steps: list[dict[str, Any]]) -> list[str]:
+    """Delete the backups the steps made from the backup target (``<root>/<source>/data/<id>``, root from the
+    target's /etc/iact/backup-target.toml), as its retention would at its next daily run; the paths removed."""
+    removed = []
+    for target in lab.group("backup_targets"):
+        root = lab.sh(target, "python3 -c 'import tomllib; "
+                              "print(tomllib.load(open(\"/etc/iact/backup-target.toml\", \"rb\"))[\"root\"])'").strip()
+        for step in steps:
+            for host, b in step["backup"].items():
+                if not re.fullmatch(r"cassandra-[0-9]{8}T[0-9]{6}Z", b["id"]):
+                    continue
+                path = shlex.quote(f"{root}/{host}/data/{b['id']}")
+                if lab.sh(target, f"test -d {path} && rm -rf -- {path} && echo removed", check=False).strip():
+                    removed.append(f"{target.name}:{root}/{host}/data/{b['id']}")
+    return removed
