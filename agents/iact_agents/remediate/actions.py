@@ -39,10 +39,6 @@ class Trigger:
     states: frozenset[str] | None = None
     """``detail.state`` (systemd's ``ActiveState``) of a ``service:<unit>`` result; None: any."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.component}:{self.check_name}"
-
     def fires(self, result: CheckResult) -> bool:
         if result.component != self.component or self.check_name not in ("*", result.check_name):
             return False
