@@ -23,7 +23,7 @@ import struct
 from collections.abc import Callable
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from cassandra import cqltypes
 from cassandra.query import UNSET_VALUE
@@ -91,7 +91,24 @@ def in_bind_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(row[i] for i in BIND_ORDER)
 
 
-def plain_row(host: str, rec: Record, reason: str, ingested_at: datetime) -> tuple[Any, ...]:
+class Line(Protocol):
+    """What a row keeps of its record once encoded: enough to write it as a plain row or to quarantine it (a
+    :class:`~.records.Record` is one, and so is an :class:`EncodedRow`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def position(self) -> str: ...
+
+    @property
+    def ts(self) -> datetime: ...
+
+    @property
+    def raw(self) -> str: ...
+
+
+def plain_row(host: str, rec: Line, reason: str, ingested_at: datetime) -> tuple[Any, ...]:
     """The row of a poison record: same row key, ASCII-escaped raw text, ``parse_error``, the reason in
     ``fields['quarantine']``, nothing else. Any Cassandra that accepts rows accepts this one."""
     ts = utc_in_range(rec.ts) if isinstance(rec.ts, datetime) else None
@@ -177,12 +194,18 @@ def _matches(name: str, col_type: Any) -> bool:
 
 
 class EncodedRow:
-    """One record's bound values, serialized, in statement order; its partition and approximate size."""
+    """One record's bound values, serialized, in statement order; its partition and approximate size; and of
+    the record only what a plain row or the quarantine needs (a :class:`Line`), not the parsed record itself:
+    rows wait in memory until Cassandra acknowledges them, the record's message, fields and other values
+    are already in ``values``, and a row that has to be sent again is sent as it is."""
 
-    __slots__ = ("key", "record", "size", "values")
+    __slots__ = ("key", "position", "raw", "size", "source", "ts", "values")
 
     def __init__(self, record: Record, values: tuple[Any, ...], key: tuple[bytes, ...], size: int) -> None:
-        self.record = record
+        self.source = record.source
+        self.position = record.position
+        self.ts = record.ts
+        self.raw = record.raw
         self.values = values
         self.key = key
         self.size = size

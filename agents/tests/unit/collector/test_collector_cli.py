@@ -317,7 +317,7 @@ def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -
     chunks = sink._chunks(rows)
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 1, 2, 2, 3, 3]
     for chunk in chunks:
-        assert len({(r.record.source, r.record.day) for r in chunk}) == 1
+        assert len({(r.source, r.ts.date()) for r in chunk}) == 1
         assert len({r.key for r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
 
