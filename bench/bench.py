@@ -66,6 +66,10 @@ def report_ceiling(res: Results, d: dict[str, Any]) -> None:
         res.add("2 collector / ceiling", f"driver with {alt['partition_batch_rows']}-row partition batches (not the "
                 "ceiling: other batching)", f"{_f(top['rows_per_s'])} rows/s at concurrency {top['concurrency']}",
                 ratio=f"collector {c['rows_per_s'] / top['rows_per_s']:.2f} x this")
+    for r in d.get("collector_rows", []):
+        res.add("2 collector / ceiling", f"collector with rows_in_flight = {r['rows_in_flight']}",
+                f"{_f(r['rows_per_s'])} rows/s", ratio=f"{r['rows_per_s'] / d['ceiling']['rows_per_s']:.2f} x ceiling; "
+                f"peak RSS {_f(r['lifetime_peak_rss_mib'], ' MiB', 1)}, {_f(r['rows_per_cpu_s'])} rows/CPU-s")
     res.add("3 cost (steady)", "rows per collector CPU-second", _f(c["rows_per_cpu_s"]),
             ratio=f"driver alone: {_f(d['ceiling']['rows_per_cpu_s'])}", target=">= 30 000",
             met=c["rows_per_cpu_s"] >= TARGETS["rows_per_cpu_s"])
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="sample the collector with py-spy in part 2")
     ap.add_argument("--alt-batch-rows", type=int, help="part 2: also sweep the driver with partition batches of "
                     "this many rows (beside the ceiling, which uses the collector's own batching)")
+    ap.add_argument("--collector-rows", default="", help="part 2: also run the collector once per rows_in_flight "
+                    "level of this comma-separated list (rows/s and peak RSS against rows in flight)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -207,7 +213,8 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                 run_part(res, "ceiling", lambda: e2e.part2(target, work / "e2e", lines=args.lines,
                                                             sweep_rows=args.sweep_rows, levels=levels,
                                                             profile=args.profile,
-                                                            alt_batch_rows=args.alt_batch_rows), report_ceiling)
+                                                            alt_batch_rows=args.alt_batch_rows,
+                                                            rows_levels=_ints(args.collector_rows)), report_ceiling)
                 best = res.data["ceiling"].get("ceiling", {}).get("concurrency", best)
             if "fleet" in parts:
                 run_part(res, "fleet", lambda: fleet.run(target, work / "fleet", sources_per_host=args.fleet_sources,
@@ -240,6 +247,10 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
             res.data["cassandra_restarted_at_end"] = lab.start_all(cassandra)
         if creds is not None:
             creds.cleanup()
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
 
 
 def _mkdir(path: Path) -> Path:
