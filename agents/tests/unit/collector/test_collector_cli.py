@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from iact_agents.cli import main
-from iact_agents.collector.config import CollectorConfig, load
+from iact_agents.collector.config import CassandraSettings, CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
@@ -102,6 +102,17 @@ def test_bad_nested_value_names_the_field(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[cassandra]\nport = "high"\n[[files]]\npaths = ["/x"]\n')
     with pytest.raises(ConfigError, match=r": cassandra\.port: "):
         load(path, environ={})
+
+
+def test_the_role_deploys_the_collectors_own_defaults() -> None:
+    """roles/collector writes batch_lines and concurrency into every host's collector.toml: its defaults are the
+    collector's (one fact: a host runs what config.py documents and the bench measured)."""
+    import yaml  # noqa: PLC0415
+
+    role = Path(__file__).resolve().parents[4] / "roles" / "collector"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    assert defaults["collector_batch_lines"] == CollectorConfig.model_fields["batch_lines"].default
+    assert defaults["collector_concurrency"] == CassandraSettings.model_fields["concurrency"].default
 
 
 def test_no_sources_is_an_error(tmp_path: Path) -> None:
