@@ -56,8 +56,9 @@ def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels:
     """With ``alt_batch_rows``, the driver is also swept with partition batches of that many rows (recorded
     beside the ceiling, not part of it: the ceiling uses the collector's own batching), to show what the
     collector's batch size costs or gains the driver itself. With ``rows_levels``, the collector also ships
-    the same lines once per level with ``rows_in_flight`` set to it (``collector_rows``; the ratio stays the
-    one of its default settings): rows/s and peak RSS against rows in flight, in the same run."""
+    the same lines once per level with ``rows_in_flight`` set to it and ``batch_lines`` to a quarter of it, at
+    least 250 (``collector_rows``; the ratio stays the one of its default settings): rows/s and peak RSS
+    against rows in flight, in the same run."""
     path = workdir / "app.json.log"
     json_file(path, lines)
     result: dict[str, Any] = {"lines": lines, "load_before": load_average()}
@@ -77,8 +78,10 @@ def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels:
     if rows_levels:
         result["collector_rows"] = []
         for n in rows_levels:
-            r = collector_run(target, path, "json", lines, workdir / f"collector-{n}", settings={"rows_in_flight": n})
-            result["collector_rows"].append({"rows_in_flight": n} | {k: r[k] for k in (
+            # (4 batches in flight by default: batch_lines must grow with the rows, or they do not fit)
+            level = {"rows_in_flight": n, "batch_lines": max(250, -(-n // 4))}
+            r = collector_run(target, path, "json", lines, workdir / f"collector-{n}", settings=level)
+            result["collector_rows"].append(level | {k: r[k] for k in (
                 "rows_per_s", "rows_per_cpu_s", "cpu_s", "lifetime_peak_rss_mib", "exit_code")})
             extra_hosts.append(r["host"])
     again = ceiling.run(target, path, "json", rows=sweep_rows, concurrency=sw["best"]["concurrency"])

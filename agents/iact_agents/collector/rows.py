@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -193,22 +193,36 @@ def _matches(name: str, col_type: Any) -> bool:
     return True
 
 
+_POSITION = BIND_ORDER.index(COLUMNS.index("position"))
+_TS = BIND_ORDER.index(COLUMNS.index("ts"))
+_CACHED = 4096
+"""Distinct short texts (source, facility, severity, program) and days whose bytes an encoder reuses: rows in
+flight share them instead of holding a copy each."""
+
+
 class EncodedRow:
     """One record's bound values, serialized, in statement order; its partition and approximate size; and of
     the record only what a plain row or the quarantine needs (a :class:`Line`), not the parsed record itself:
     rows wait in memory until Cassandra acknowledges them, the record's message, fields and other values
     are already in ``values``, and a row that has to be sent again is sent as it is."""
 
-    __slots__ = ("key", "position", "raw", "size", "source", "ts", "values")
+    __slots__ = ("key", "raw", "size", "source", "values")
 
     def __init__(self, record: Record, values: tuple[Any, ...], key: tuple[bytes, ...], size: int) -> None:
-        self.source = record.source
-        self.position = record.position
-        self.ts = record.ts
+        self.source = record.source  # (one string per source, shared)
         self.raw = record.raw
         self.values = values
         self.key = key
         self.size = size
+
+    @property
+    def position(self) -> str:
+        return self.values[_POSITION].decode("utf-8")  # type: ignore[no-any-return]
+
+    @property
+    def ts(self) -> datetime:
+        """The row's ``ts`` as written (milliseconds): a plain row of it gets the same row key."""
+        return EPOCH + timedelta(milliseconds=int.from_bytes(self.values[_TS], "big", signed=True))
 
 
 class RowEncoder:
@@ -222,6 +236,23 @@ class RowEncoder:
         self._host = _utf8(host)
         self._order: Callable[[tuple[Any, ...]], tuple[Any, ...]] = itemgetter(*BIND_ORDER)
         self._routing: Callable[[tuple[Any, ...]], tuple[bytes, ...]] = itemgetter(*routing_indexes)
+        self._texts: dict[str, bytes] = {}
+        self._days: dict[int, bytes] = {}
+
+    def _text(self, text: str, enc: Callable[[str], bytes]) -> bytes:
+        """The bytes of a short, often repeated text, the same object for every row (at most ``_CACHED``)."""
+        b = enc(text)
+        if len(self._texts) >= _CACHED:
+            self._texts.clear()
+        self._texts[text] = b
+        return b
+
+    def _day(self, days: int) -> bytes:
+        b = _UINT32(days + _DATE_OFFSET)
+        if len(self._days) >= _CACHED:
+            self._days.clear()
+        self._days[days] = b
+        return b
 
     @classmethod
     def for_statement(cls, prepared: Any, host: str, *, store_raw: bool) -> RowEncoder | None:
@@ -259,13 +290,14 @@ class RowEncoder:
         raw = enc(rec.raw) if self.store_raw or rec.parse_error else UNSET_VALUE
         fields_b = _text_map(fields) if fields else UNSET_VALUE
         position = enc(rec.position)
-        source = enc(rec.source)
-        pid = rec.pid
+        texts = self._texts
+        source = texts.get(rec.source) or self._text(rec.source, enc)
+        facility, severity, program, pid = rec.facility, rec.severity, rec.program, rec.pid
         row = (
-            self._host, source, _UINT32(days + _DATE_OFFSET), ts, position,
-            UNSET_VALUE if rec.facility is None else enc(rec.facility),
-            UNSET_VALUE if rec.severity is None else enc(rec.severity),
-            UNSET_VALUE if rec.program is None else enc(rec.program),
+            self._host, source, self._days.get(days) or self._day(days), ts, position,
+            UNSET_VALUE if facility is None else texts.get(facility) or self._text(facility, enc),
+            UNSET_VALUE if severity is None else texts.get(severity) or self._text(severity, enc),
+            UNSET_VALUE if program is None else texts.get(program) or self._text(program, enc),
             UNSET_VALUE if pid is None else _INT32(pid),
             message, raw, _TRUE if rec.parse_error else _FALSE, fields_b, ingested,
         )
