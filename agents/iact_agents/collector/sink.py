@@ -13,6 +13,11 @@ more meanwhile, so memory stays bounded by the batches in flight); it gives up o
 the drain deadline has passed, raising :class:`DeliveryAborted` (nothing is lost: the batch was not
 committed and is read again at the next start).
 
+What waits for acknowledgement is the rows, not the records: :meth:`write` takes the records over and keeps
+each one's encoded values and the little a plain row or the quarantine needs (``rows.EncodedRow``); a row
+not acknowledged is sent again as it is. Once a connection was made, records are encoded as soon as they
+arrive, also while the cluster is down.
+
 Several threads may call :meth:`write` at once (the daemon keeps a few batches in flight): they share one
 driver session, opened by the first writer that needs it, and a session that lost every host is replaced
 once no writer uses it any more.

@@ -65,6 +65,17 @@ def test_encoder_sends_the_bytes_the_driver_binds(rec: Record, host: str, store_
     assert plain[0] == plain[1]
 
 
+@settings(max_examples=150, deadline=None)
+@given(recs=st.lists(records, max_size=12), store_raw=st.booleans())
+def test_one_encoder_over_many_records_still_sends_the_drivers_bytes(recs: list[Record], store_raw: bool) -> None:
+    """The encoder reuses the bytes of texts and days it has seen: never another record's value."""
+    encoder = RowEncoder.for_statement(PREPARED, "cass1", store_raw=store_raw)
+    assert encoder is not None
+    stamp = encoder.stamp(NOW)
+    for rec in recs + recs[::-1]:
+        assert list(encoder.encode(rec, stamp).values) == reference(rec, "cass1", store_raw).values
+
+
 @settings(max_examples=200, deadline=None)
 @given(ts=st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.just(UTC)))
 def test_timestamps_keep_the_drivers_milliseconds(ts: datetime) -> None:
