@@ -89,6 +89,11 @@ def report_outage(res: Results, d: dict[str, Any]) -> None:
 
 
 def report_fleet(res: Results, d: dict[str, Any]) -> None:
+    for st in d.get("steps", [])[:-1]:
+        res.add("4 fleet", f"step: {st['collectors']} collectors, aggregate",
+                f"{_f(st['collectors_rows_per_s'])} rows/s",
+                ratio=f"{st['ratio']:.2f} x {st['collectors']} driver processes ({_f(st['ceiling_rows_per_s'])} "
+                      "rows/s)")
     res.add("4 fleet", f"{d['collectors']} collectors x {d['sources_per_host']} sources, aggregate",
             f"{_f(d['collectors_rows_per_s'])} rows/s",
             ratio=f"{d['ratio']:.2f} x {d['ceiling']['clients']} driver processes ({_f(d['ceiling']['rows_per_s'])}"
@@ -166,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outage-rate", type=int, default=2000)
     ap.add_argument("--fleet-sources", type=int, default=2)
     ap.add_argument("--fleet-lines", type=int, default=25_000, help="lines per source")
+    ap.add_argument("--fleet-steps", default="", help="part 4: run it once per number of collectors of this "
+                    "comma-separated list (e.g. 1,3,5: does the aggregate grow with collectors?); default: all")
     ap.add_argument("--cassandra-levels-mb", default="100,1024")
     ap.add_argument("--fresh-inventory", type=Path, help="first converge of these new hosts (part 6)")
     ap.add_argument("--profile", action="store_true", help="sample the collector with py-spy in part 2")
@@ -217,9 +224,17 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                                                             rows_levels=_ints(args.collector_rows)), report_ceiling)
                 best = res.data["ceiling"].get("ceiling", {}).get("concurrency", best)
             if "fleet" in parts:
-                run_part(res, "fleet", lambda: fleet.run(target, work / "fleet", sources_per_host=args.fleet_sources,
-                                                          lines_per_source=args.fleet_lines, concurrency=best),
-                         report_fleet)
+                def fleet_part() -> dict[str, Any]:
+                    runs = [fleet.run(target, _mkdir(work / "fleet" / str(n or "all")),
+                                      sources_per_host=args.fleet_sources, lines_per_source=args.fleet_lines,
+                                      concurrency=best, collectors=n) for n in _ints(args.fleet_steps) or (None,)]
+                    steps = [{k: r[k] for k in ("collectors", "collectors_rows_per_s", "collectors_rows_per_cpu_s",
+                                                "ratio", "p99_ms_collectors", "p99_ms_ceiling", "load_before",
+                                                "load_after")} | {"ceiling_rows_per_s": r["ceiling"]["rows_per_s"]}
+                             for r in runs]
+                    return runs[-1] | ({"steps": steps} if len(runs) > 1 else {})
+
+                run_part(res, "fleet", fleet_part, report_fleet)
             if "outage" in parts:
                 run_part(res, "outage", lambda: e2e.outage(target, _mkdir(work / "outage"), rate=args.outage_rate,
                                                             down_s=args.outage_s), report_outage)
