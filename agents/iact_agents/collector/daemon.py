@@ -20,10 +20,11 @@ acknowledged is not committed, nor is any later batch of its source, so they are
 
 No record may stop the loop (collector/quarantine.py): records the parsers or the sink had to set aside are
 quarantined and committed past; an unexpected exception while writing a batch makes its writer write that
-batch's records one at a time and quarantine the one that fails. Every batch in flight is noted; after a
-process death the loop keeps a single batch in flight until the noted batches are committed past, so a
-batch that kills the process twice is found, and read one record at a time, exactly as with one batch in
-flight (careful mode is always serial).
+batch's records one at a time and quarantine the one that fails (unless the sink had already taken the records
+over, see sink.py: then that batch fails, uncommitted, and is read again at the next start). Every batch in
+flight is noted; after a process death the loop keeps a single batch in flight until the noted batches are
+committed past, so a batch that kills the process twice is found, and read one record at a time, exactly as
+with one batch in flight (careful mode is always serial).
 """
 
 from __future__ import annotations
