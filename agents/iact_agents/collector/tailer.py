@@ -187,7 +187,7 @@ def split_lines(data: AnyStr, max_lines: int, max_line_bytes: int, *,
         # offset of line i: the lengths before it, plus one newline each (in C: no Python code per line)
         starts = list(map(add, accumulate(map(len, complete), initial=0), count()))
         pos = starts.pop()
-        lines = [line[:-1] if line.endswith(cr) else line for line in complete] if cr + nl in data else complete
+        lines = [line[:-1] if line.endswith(cr) else line for line in complete] if cr in data else complete
     n = len(data)
     while pos < n and len(lines) < max_lines:  # over-long lines, the last partial line
         nl_at = data.find(nl, pos, pos + max_line_bytes + 1)
