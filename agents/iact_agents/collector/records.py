@@ -132,12 +132,13 @@ def _int_or_none(text: Any) -> int | None:
 
 # --- syslog ---------------------------------------------------------------------------------------
 
-# Traditional (RFC 3164 / rsyslog's file formats) in one match: priority, timestamp, host, then the tag
+# Traditional (RFC 3164 / rsyslog's file formats) in one match: priority, timestamp (month, day, time: sliced
+# from ``bsd`` when it is first seen, not captured per line), host, then the tag
 # (``prog[pid]: ``) when there is one, and the message. Digits and the host are ASCII classes; the tag's
 # ``\s`` is any Unicode space.
 _TRADITIONAL = re.compile(
     r"(?:<(?P<pri>[0-9]{1,3})>)?"
-    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ 0-9][0-9]) (?P<hms>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?)"
+    r"(?:(?P<bsd>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
     r"|(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})))"
     r" (?P<host>[^ \t\n\r\f\v]+) ?"
     r"(?:(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?)?(?P<msg>.*)",
@@ -277,7 +278,7 @@ def syslog_parser(source: str, now: datetime, zone: tzinfo = UTC) -> LineParser:
             return rec
         m = _TRADITIONAL.match(text)
         if m is not None:
-            pri_text, bsd, _, _, _, iso, host, program, pid_text, msg = m.groups()
+            pri_text, bsd, iso, host, program, pid_text, msg = m.groups()
             if bsd is not None:
                 try:
                     ts = bsd_known[bsd]
