@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import records_reference as old
+from collector_support import read_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iact_agents.collector.position import FileIdentity, FileState, file_position, fingerprint
@@ -217,17 +218,7 @@ def read_new(path: Path, fmt: str, params: TailParams, wall: datetime, last_ts: 
     state = FileState(str(path), ident.dev, ident.ino, fp, 0, 0, ts_us(last_ts), ())
     tailer = FileTailer(str(path), fmt, state=state, params=params,  # type: ignore[arg-type]
                         wall_clock=lambda: wall)
-    records: list[Record] = []
-    try:
-        for _ in range(len(path.read_bytes()) + 5):
-            batch = tailer.read_batch()
-            if batch is None:
-                break
-            records += batch.records
-            tailer.ack(batch)
-    finally:
-        tailer.close()
-    return ident, records
+    return ident, read_all(tailer, len(path.read_bytes()) + 5)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
