@@ -48,11 +48,13 @@ def du_bytes(host: lab.Host, path: str) -> int:
 
 
 def _backup_line(output: str, kind: str) -> dict[str, Any]:
-    """iact-backup prints ``<id> <size_bytes> <backup_seconds>`` when a backup is complete."""
+    """iact-backup prints ``<id> <size_bytes> <backup_seconds>`` when a backup is complete, Cassandra backups
+    ``<sent_bytes>`` too (file data that went over the network; the rest came from the previous backup)."""
     for line in output.splitlines()[::-1]:
         parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(f"{kind}-"):
-            return {"id": parts[0], "size_bytes": int(parts[1]), "snapshot_s": float(parts[2])}
+        if len(parts) in (3, 4) and parts[0].startswith(f"{kind}-"):
+            sent = int(parts[3]) if len(parts) == 4 else None
+            return {"id": parts[0], "size_bytes": int(parts[1]), "snapshot_s": float(parts[2]), "sent_bytes": sent}
     raise RuntimeError(f"no backup id in the output of iact-backup run {kind}:\n{output[-2000:]}")
 
 
@@ -122,7 +124,9 @@ def _backup_all(nodes: list[lab.Host]) -> dict[str, Any]:
     for h, (secs, log) in runs.items():
         b = _backup_line(log, "cassandra")
         per_node[h.name] = {"total_s": round(secs, 1), "snapshot_s": b["snapshot_s"],
-                            "uploaded_mb": round(b["size_bytes"] / MB, 1), "id": b["id"]}
+                            "backed_up_mb": round(b["size_bytes"] / MB, 1),
+                            "sent_mb": None if b["sent_bytes"] is None else round(b["sent_bytes"] / MB, 1),
+                            "id": b["id"]}
     return per_node
 
 
