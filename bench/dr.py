@@ -11,8 +11,10 @@ retention; its own meta.env says how long mariabackup took); the restore path up
 Cassandra: ``iact-backup run cassandra`` on every node at once (as the nightly job runs), at three data sizes
 per node: what the lab holds, then about 100 MB and 1 GB per node of incompressible rows in a scratch keyspace
 (``iact_bench``, RF 3), dropped afterwards (its drop snapshot cleared), after which one more backup leaves a
-clean newest backup of the day. The benchmark's own backups are then deleted from the backup target (the target's
-retention would delete them only at its daily run, holding gigabytes until then); that newest one stays.
+clean newest backup of the day. Each level takes two backups: the first sends what the fill added, the second
+(right after) only what is new since, so it shows what the size alone costs. The benchmark's own backups are
+then deleted from the backup target (the target's retention would delete them only at its daily run, holding
+gigabytes until then); that newest one stays.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ def du_bytes(host: lab.Host, path: str) -> int:
 
 
 def _backup_line(output: str, kind: str) -> dict[str, Any]:
-    """iact-backup prints ``<id> <size_bytes> <backup_seconds>`` when a backup is complete."""
+    """iact-backup prints ``<id> <size_bytes> <backup_seconds>`` when a backup is complete, Cassandra backups
+    ``<sent_bytes>`` too (file data that went over the network; the rest came from the previous backup)."""
     for line in output.splitlines()[::-1]:
         parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(f"{kind}-"):
-            return {"id": parts[0], "size_bytes": int(parts[1]), "snapshot_s": float(parts[2])}
+        if len(parts) in (3, 4) and parts[0].startswith(f"{kind}-"):
+            sent = int(parts[3]) if len(parts) == 4 else None
+            return {"id": parts[0], "size_bytes": int(parts[1]), "snapshot_s": float(parts[2]), "sent_bytes": sent}
     raise RuntimeError(f"no backup id in the output of iact-backup run {kind}:\n{output[-2000:]}")
 
 
@@ -122,7 +126,9 @@ def _backup_all(nodes: list[lab.Host]) -> dict[str, Any]:
     for h, (secs, log) in runs.items():
         b = _backup_line(log, "cassandra")
         per_node[h.name] = {"total_s": round(secs, 1), "snapshot_s": b["snapshot_s"],
-                            "uploaded_mb": round(b["size_bytes"] / MB, 1), "id": b["id"]}
+                            "backed_up_mb": round(b["size_bytes"] / MB, 1),
+                            "sent_mb": None if b["sent_bytes"] is None else round(b["sent_bytes"] / MB, 1),
+                            "id": b["id"]}
     return per_node
 
 
@@ -157,14 +163,19 @@ def cassandra(target: Target, *, levels_mb: tuple[int, ...] = (100, 1024)) -> di
                 fill_s = 0.0
             data = {h.name: round(du_bytes(h, "/var/lib/cassandra/data") / MB, 1) for h in nodes}
             per_node = _backup_all(nodes)
+            # Backups send only what is new since the previous one: the first backup of a step sends the fill,
+            # a second one right after it shows the cost of the size alone (nothing new but the flushes since).
+            repeat = _backup_all(nodes)
             steps.append({"target_mb": level or None, "data_mb": data, "fill_s": round(fill_s, 1),
-                          "backup": per_node, "max_total_s": max(p["total_s"] for p in per_node.values())})
+                          "backup": per_node, "max_total_s": max(p["total_s"] for p in per_node.values()),
+                          "repeat": repeat, "max_repeat_s": max(p["total_s"] for p in repeat.values())})
     finally:
         _drop_bench(target, nodes)
         out["cleanup_backup"] = _backup_all(nodes)  # the day's newest backup without the scratch keyspace
         out["removed_backups"] = _drop_bench_backups(steps)
     if len(steps) >= 3:
         out["growth_100mb_to_1gb"] = round(steps[-1]["max_total_s"] / steps[-2]["max_total_s"], 2)
+        out["growth_100mb_to_1gb_repeat"] = round(steps[-1]["max_repeat_s"] / steps[-2]["max_repeat_s"], 2)
     out["load_after"] = load_average()
     return out
 
@@ -188,7 +199,7 @@ def _drop_bench_backups(steps: list[dict[str, Any]]) -> list[str]:
         root = lab.sh(target, "python3 -c 'import tomllib; "
                               "print(tomllib.load(open(\"/etc/iact/backup-target.toml\", \"rb\"))[\"root\"])'").strip()
         for step in steps:
-            for host, b in step["backup"].items():
+            for host, b in [*step["backup"].items(), *step.get("repeat", {}).items()]:
                 if not re.fullmatch(r"cassandra-[0-9]{8}T[0-9]{6}Z", b["id"]):
                     continue
                 path = shlex.quote(f"{root}/{host}/data/{b['id']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -253,3 +254,81 @@ def test_main_exits_3_and_says_refusing_to_restore(tmp_path: Path, capsys: pytes
     assert rc == 3
     assert "error: backup mysql-20261127T020000Z: file(s) not in the manifest: extra" in err
     assert "refusing to restore" in err
+
+
+# --- encrypt --cache: the ciphertext of unchanged files is reused (real zstd and age) ---------------------------
+
+needs_age = pytest.mark.skipif(not all(Path(p).exists() for p in (bd.AGE, bd.AGE_KEYGEN, bd.ZSTD)),
+                               reason="age, age-keygen and zstd (Debian packages age, zstd) are not installed")
+
+
+def age_keys(tmp_path: Path) -> tuple[Path, Path]:
+    identity, recipients = tmp_path / "identity", tmp_path / "recipients"
+    bd.subprocess.run([bd.AGE_KEYGEN, "-o", str(identity)], check=True, capture_output=True)
+    recipients.write_text(bd.identity_recipient(identity) + "\n")
+    return identity, recipients
+
+
+def stage_from(data: Path, stage: Path, recipients: Path) -> Path:
+    """A stage as iact-backup makes it: the snapshot's files hard-linked, plus a new meta file."""
+    shutil.copytree(data, stage / "data", copy_function=os.link)
+    (stage / "meta").mkdir()
+    (stage / "meta" / "info.txt").write_text(f"stage {stage.name}\n")
+    (stage / "meta.env").write_text(f"kind=cassandra\nage_recipients={recipients.read_text().strip()}\n")
+    return stage
+
+
+@needs_age
+def test_a_second_backup_reuses_the_ciphertext_of_unchanged_files_and_verifies(tmp_path: Path) -> None:
+    identity, recipients = age_keys(tmp_path)
+    data, cache = tmp_path / "live", tmp_path / "cache"
+    (data / "ks" / "t-1").mkdir(parents=True)
+    (data / "ks" / "t-1" / "nb-1-big-Data.db").write_bytes(os.urandom(4000))
+    (data / "ks" / "t-1" / "nb-2-big-Data.db").write_bytes(os.urandom(3000))
+    first = stage_from(data, tmp_path / "s1", recipients)
+    assert bd.encrypt(first, recipients, frozenset({"meta.env"}), cache) == bd.Encrypted(new=3, reused=0)
+    (data / "ks" / "t-1" / "nb-3-big-Data.db").write_bytes(os.urandom(2000))  # flushed since
+    second = stage_from(data, tmp_path / "s2", recipients)
+    assert bd.encrypt(second, recipients, frozenset({"meta.env"}), cache) == bd.Encrypted(new=2, reused=2)
+    old = second / "data" / "ks" / "t-1" / "nb-1-big-Data.db.zst.age"
+    assert old.stat().st_ino == (first / "data" / "ks" / "t-1" / "nb-1-big-Data.db.zst.age").stat().st_ino
+    assert old.stat().st_mtime_ns == (first / "data" / "ks" / "t-1" / "nb-1-big-Data.db.zst.age").stat().st_mtime_ns
+    sid = "cassandra-20261130T160000Z"
+    bd.write_manifest(second, KEY, "cass1", sid)
+    (second / "SUCCESS").write_text("done\n")
+    assert bd.verify(second, KEY, "cass1", sid) == 5
+    assert bd.decrypt(second, tmp_path / "plain", KEY, "cass1", sid, identity=identity) == 5
+    for name in ("nb-1-big-Data.db", "nb-2-big-Data.db", "nb-3-big-Data.db"):
+        plain = tmp_path / "plain" / "data" / "ks" / "t-1" / name
+        assert plain.read_bytes() == (data / "ks" / "t-1" / name).read_bytes()
+
+
+@needs_age
+def test_the_cache_forgets_compacted_files_and_a_changed_file_is_encrypted_anew(tmp_path: Path) -> None:
+    _, recipients = age_keys(tmp_path)
+    data, cache = tmp_path / "live", tmp_path / "cache"
+    (data / "ks" / "t-1").mkdir(parents=True)
+    (data / "ks" / "t-1" / "nb-1-big-Data.db").write_bytes(os.urandom(4000))
+    (data / "ks" / "t-1" / "nb-2-big-Data.db").write_bytes(os.urandom(3000))
+    bd.encrypt(stage_from(data, tmp_path / "s1", recipients), recipients, frozenset({"meta.env"}), cache)
+    # Compaction: 1 and 2 become 3. A file rewritten under an old name (a restore moves new inodes in) is new.
+    (data / "ks" / "t-1" / "nb-1-big-Data.db").unlink()
+    (data / "ks" / "t-1" / "nb-2-big-Data.db").unlink()
+    (data / "ks" / "t-1" / "nb-3-big-Data.db").write_bytes(os.urandom(5000))
+    (data / "ks" / "t-1" / "nb-2-big-Data.db").write_bytes(os.urandom(3000))
+    (cache / "files" / "stray.tmp").write_bytes(b"half-written")
+    done = bd.encrypt(stage_from(data, tmp_path / "s2", recipients), recipients, frozenset({"meta.env"}), cache)
+    assert done == bd.Encrypted(new=3, reused=0)
+    names = sorted(p.relative_to(cache / "files").as_posix().split(".")[0] for p in (cache / "files").rglob("*")
+                   if p.is_file())
+    assert names == ["data/ks/t-1/nb-2-big-Data", "data/ks/t-1/nb-3-big-Data", "meta/info"]
+
+
+@needs_age
+def test_without_a_cache_nothing_is_kept(tmp_path: Path) -> None:
+    _, recipients = age_keys(tmp_path)
+    top = tmp_path / "s"
+    (top / "d").mkdir(parents=True)
+    (top / "d" / "f").write_bytes(os.urandom(100))
+    assert bd.encrypt(top, recipients, frozenset(), None) == bd.Encrypted(new=1, reused=0)
+    assert sorted(p.name for p in top.rglob("*")) == ["d", "f.zst.age"]

@@ -210,3 +210,45 @@ def test_prune_deletes_by_arrival_and_keeps_the_logs_kept_backups_need(tmp_path:
     assert left == ["binlog-tl1", ids[1], ids[2]]  # keep_daily = 2; the unused timeline idled > 24 h
     logs = sorted(p.name for p in tl.iterdir())
     assert logs == [f"mysql-bin.{n:06d}{s}" for n in (25, 35) for s in (".zst.age", ".zst.age.auth")]
+
+
+@needs_root
+def test_seal_links_the_files_a_backup_shares_with_the_previous_one(tmp_path: Path) -> None:
+    cfg, src, data = make_tree(tmp_path)
+    first = put_backup(data, "cassandra-20261126T020000Z")
+    sstable = os.urandom(5000)
+    (first / "data" / "ks").mkdir()
+    (first / "data" / "ks" / "nb-1-big-Data.db.zst.age").write_bytes(sstable)
+    (first / "data" / "outside").mkdir()
+    tgt.seal_source(cfg, src, tgt.Report())
+    second = put_backup(data, "cassandra-20261127T020000Z")
+    (second / "data" / "ks").mkdir()
+    (second / "data" / "ks" / "nb-1-big-Data.db.zst.age").write_bytes(sstable)  # a copy: the same bytes
+    (second / "data" / "ks" / "nb-2-big-Data.db.zst.age").write_bytes(os.urandom(3000))  # new
+    (second / "meta.env").write_text("kind=cassandra\nother=1\n")  # the same size as the first's, other bytes
+    (second / "data" / "outside").mkdir()
+    (second / "data" / "outside" / "shadow").write_bytes(Path("/etc/shadow").read_bytes())
+    # A symlink in the basis is not followed, even to a file with the same bytes.
+    os.chmod(first / "data", 0o755)
+    os.rmdir(first / "data" / "outside")
+    (first / "data" / "outside").symlink_to("/etc")
+    os.chmod(first / "data", 0o555)
+    mysql = put_backup(data, "mysql-20261127T030000Z")  # another kind: never a basis for cassandra
+    arrived = (second / "SUCCESS").lstat().st_ctime
+    report = tgt.Report()
+    tgt.seal_source(cfg, src, report)
+    assert report.sealed == 2
+    def ino(path: Path) -> int:
+        return path.stat().st_ino
+
+    shared = Path("data") / "ks" / "nb-1-big-Data.db.zst.age"
+    assert ino(second / shared) == ino(first / shared)
+    assert ino(second / "data" / "ibdata1.age") == ino(first / "data" / "ibdata1.age")
+    assert (second / shared).read_bytes() == sstable
+    assert ino(second / "meta.env") != ino(first / "meta.env")
+    assert (second / "meta.env").read_text() == "kind=cassandra\nother=1\n"
+    assert (second / "data" / "outside" / "shadow").stat().st_ino != os.stat("/etc/shadow").st_ino
+    assert ino(mysql / "data" / "ibdata1.age") != ino(second / "data" / "ibdata1.age")
+    assert not list(second.rglob(".*iact-link"))
+    # The arrival (the sealed directory's mtime) is not moved by the links.
+    assert second.stat().st_mtime == arrived

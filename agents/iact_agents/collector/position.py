@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,14 @@ class FileIdentity:
 
 def file_position(file_id: str, offset: int) -> str:
     """Row key of the line starting at ``offset`` (zero-padded so that text order is offset order)."""
-    return f"{file_id}:{offset:016d}"
+    return file_positions(file_id, offset, (0,))[0]
+
+
+def file_positions(file_id: str, base: int, starts: Iterable[int]) -> list[str]:
+    """Row keys of the lines starting at ``base + start``, for each of ``starts``: ``<file_id>:<offset, 16
+    digits>``. (``str.zfill`` pads as the format ``016d`` does, sign first, at about half its cost per line.)"""
+    prefix = file_id + ":"
+    return [prefix + str(base + start).zfill(16) for start in starts]
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,12 +132,13 @@ def _int_or_none(text: Any) -> int | None:
 
 # --- syslog ---------------------------------------------------------------------------------------
 
-# Traditional (RFC 3164 / rsyslog's file formats) in one match: priority, timestamp, host, then the tag
+# Traditional (RFC 3164 / rsyslog's file formats) in one match: priority, timestamp (month, day, time: sliced
+# from ``bsd`` when it is first seen, not captured per line), host, then the tag
 # (``prog[pid]: ``) when there is one, and the message. Digits and the host are ASCII classes; the tag's
 # ``\s`` is any Unicode space.
 _TRADITIONAL = re.compile(
     r"(?:<(?P<pri>[0-9]{1,3})>)?"
-    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) (?P<day>[ 0-9][0-9]) (?P<hms>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?)"
+    r"(?:(?P<bsd>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
     r"|(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})))"
     r" (?P<host>[^ \t\n\r\f\v]+) ?"
     r"(?:(?P<prog>[^\s\[\]:]{1,128})(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?)?(?P<msg>.*)",
@@ -201,29 +202,6 @@ def _bsd_time(mon: str, day: str, hms: str, now: datetime, zone: tzinfo) -> date
     return utc_in_range(ts)
 
 
-class _BsdTimes:
-    """:func:`_bsd_time` remembered per timestamp text for one ``(now, zone)``: the lines of a busy log share
-    their second, and the file reader passes one ``now`` per batch. Bounded; used by the main thread only."""
-
-    def __init__(self) -> None:
-        self.key: tuple[datetime, tzinfo] | None = None
-        self.known: dict[str, datetime | None] = {}
-
-    def get(self, text: str, now: datetime, zone: tzinfo) -> datetime | None:
-        """``text``: the timestamp as _TRADITIONAL's ``bsd`` group matched it (``Nov 27 18:33:23[.123]``)."""
-        if self.key != (now, zone) or len(self.known) >= 4096:
-            self.key = (now, zone)
-            self.known = {}
-        try:
-            return self.known[text]
-        except KeyError:
-            ts = self.known[text] = _bsd_time(text[:3], text[4:6].strip(), text[7:15], now, zone)
-            return ts
-
-
-_bsd_times = _BsdTimes()
-
-
 def _parse_sd(rest: str) -> tuple[dict[str, str], str] | None:
     """Structured data of RFC 5424: ``-`` or ``[id k="v" ...]...``; returns (fields, message) or None."""
     if rest.startswith("-"):
@@ -252,50 +230,97 @@ def _parse_sd(rest: str) -> tuple[dict[str, str], str] | None:
     return fields, msg
 
 
+def _rfc5424(m5: re.Match[str], line: str, source: str, position: str) -> Record | None:
+    """The record of a line _RFC5424 matched, or None if its timestamp, structured data or priority is bad."""
+    pri5, ts_text, host, app, procid, msgid, rest = m5.groups()
+    ts = parse_rfc3339(ts_text)
+    sd = _parse_sd(rest)
+    pri = int(pri5)
+    if ts is None or sd is None or pri >= 192:
+        return None
+    facility, severity, extra = _pri(pri)
+    fields, msg = sd
+    fields.update(extra)
+    if msgid != "-":
+        fields["msgid"] = msgid
+    pid = _int_or_none(procid)
+    if procid != "-" and pid is None:
+        fields["procid"] = procid
+    return Record(source, position, ts, msg.removeprefix("\ufeff"), line, False, facility, severity,
+                  None if app == "-" else app, pid, None if host == "-" else host, fields)
+
+
+_BSD_KEPT = 4096
+"""Traditional timestamps one syslog parser remembers (its lines share their second; bounded)."""
+
+LineParser = Callable[[str, str, datetime], Record]
+"""``(line, position, fallback_ts) -> Record``: the parser of one source's lines, positional, with what the lines
+share (source, the time of reading, the zone) bound. The file reader calls one per line; guard it as
+:func:`guarded` does."""
+
+
+def syslog_parser(source: str, now: datetime, zone: tzinfo = UTC) -> LineParser:
+    """:func:`parse_syslog` for the lines of ``source`` read at ``now``: the file reader makes one per batch.
+
+    Traditional timestamps carry no year; the year a timestamp text gets depends only on ``now`` and ``zone``,
+    so each parser remembers it per text (the lines of a busy log share their second)."""
+    bsd_known: dict[str, datetime | None] = {}
+    fromisoformat = datetime.fromisoformat
+
+    def parse(line: str, position: str, fallback_ts: datetime) -> Record:  # noqa: PLR0912 (one function: it runs per line)
+        if line.isascii():  # (clean_text's own first test, without its call: no BOM either)
+            text = line
+        else:
+            line = clean_text(line)
+            text = line.removeprefix("\ufeff")
+        if text.startswith("<") and (m5 := _RFC5424.match(text)) is not None \
+                and (rec := _rfc5424(m5, line, source, position)) is not None:
+            return rec
+        m = _TRADITIONAL.match(text)
+        if m is not None:
+            pri_text, bsd, iso, host, program, pid_text, msg = m.groups()
+            if bsd is not None:
+                try:
+                    ts = bsd_known[bsd]
+                except KeyError:
+                    if len(bsd_known) >= _BSD_KEPT:
+                        bsd_known.clear()
+                    # (bsd: ``Nov 27 18:33:23[.123]`` as _TRADITIONAL's ``bsd`` group matched it)
+                    ts = bsd_known[bsd] = _bsd_time(bsd[:3], bsd[4:6].strip(), bsd[7:15], now, zone)
+            else:
+                # _TRADITIONAL matched the shape parse_rfc3339 hands to fromisoformat as it is (more than 6
+                # fractional digits aside, which it cuts and fromisoformat truncates alike): skip its test.
+                try:
+                    ts = utc_in_range(fromisoformat(iso))
+                except ValueError:  # month 13, hour 25 ...
+                    ts = parse_rfc3339(iso)
+            if ts is not None:
+                if pri_text is None:
+                    facility = severity = None
+                    extra: dict[str, str] = {}
+                else:
+                    tpri = int(pri_text)
+                    if tpri >= 192:
+                        return Record(source, position, fallback_ts, line, line, True)
+                    facility, severity, extra = _pri(tpri)
+                pid = None
+                if pid_text is not None:
+                    pid = int(pid_text) if pid_text.isdigit() and pid_text.isascii() and len(pid_text) <= 10 else None
+                    if pid is None or pid > 2**31 - 1:  # (as _int_or_none, inline: every line has one)
+                        pid = None
+                        extra["procid"] = pid_text
+                # (positional: this runs for every line; the order is Record's field order)
+                return Record(source, position, ts, msg, line, False, facility, severity, program, pid, host, extra)
+        return Record(source, position, fallback_ts, line, line, True)
+
+    return parse
+
+
 def parse_syslog(
     line: str, *, source: str, position: str, fallback_ts: datetime, now: datetime, zone: tzinfo = UTC
 ) -> Record:
     """Parse one syslog line (traditional, RFC 3339 high-precision, RFC 3164 or RFC 5424 format)."""
-    line = clean_text(line)
-    text = line.removeprefix("\ufeff")
-    if text.startswith("<") and (m5 := _RFC5424.match(text)) is not None:
-        ts = parse_rfc3339(m5.group("ts"))
-        sd = _parse_sd(m5.group("rest"))
-        pri = int(m5.group("pri"))
-        if ts is not None and sd is not None and pri < 192:
-            facility, severity, extra = _pri(pri)
-            fields, msg = sd
-            fields.update(extra)
-            msgid = m5.group("msgid")
-            if msgid != "-":
-                fields["msgid"] = msgid
-            procid = m5.group("procid")
-            pid = _int_or_none(procid)
-            if procid != "-" and pid is None:
-                fields["procid"] = procid
-            app = m5.group("app")
-            host = m5.group("host")
-            return Record(
-                source=source, position=position, ts=ts, message=msg.removeprefix("\ufeff"), raw=line,
-                facility=facility, severity=severity, program=None if app == "-" else app, pid=pid,
-                hostname=None if host == "-" else host, fields=fields,
-            )
-    m = _TRADITIONAL.match(text)
-    if m is not None:
-        pri_text, bsd, _, _, _, iso, host, program, pid_text, msg = m.groups()
-        ts = _bsd_times.get(bsd, now, zone) if bsd is not None else parse_rfc3339(iso)
-        tpri = int(pri_text) if pri_text is not None else None
-        if ts is not None and (tpri is None or tpri < 192):
-            facility, severity, extra = _pri(tpri) if tpri is not None else (None, None, {})
-            pid = None
-            if pid_text is not None:
-                pid = int(pid_text) if pid_text.isdigit() and pid_text.isascii() and len(pid_text) <= 10 else None
-                if pid is None or pid > 2**31 - 1:  # (as _int_or_none, inline: every line has one)
-                    pid = None
-                    extra["procid"] = pid_text
-            # (positional: this runs for every line; the order is Record's field order)
-            return Record(source, position, ts, msg, line, False, facility, severity, program, pid, host, extra)
-    return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
+    return syslog_parser(source, now, zone)(line, position, fallback_ts)
 
 
 # --- JSON lines -------------------------------------------------------------------------------------
@@ -332,41 +357,60 @@ _JSON_KNOWN = frozenset(("ts", "timestamp", "time", "level", "levelname", "messa
                          "host", "hostname"))
 
 
+def json_line_parser(source: str) -> LineParser:
+    """:func:`parse_json_line` for the lines of ``source`` (positional, as the file reader calls it)."""
+
+    def parse(line: str, position: str, fallback_ts: datetime) -> Record:
+        line = clean_text(line)
+        try:
+            obj = loads(line.removeprefix("\ufeff"), non_finite=True)
+        except InvalidJson:
+            obj = None
+        if not isinstance(obj, dict):
+            return Record(source, position, fallback_ts, line, line, True)
+        ts = _json_ts(obj.get("ts", obj.get("timestamp", obj.get("time"))))
+        level = obj.get("level", obj.get("levelname"))
+        message = obj.get("message", obj.get("msg"))
+        logger = obj.get("logger", obj.get("name"))
+        pid = obj.get("pid")
+        host = obj.get("host", obj.get("hostname"))
+        fields = {clean_text(k): _text(v) for k, v in obj.items() if k not in _JSON_KNOWN}
+        return Record(
+            source,
+            position,
+            ts if ts is not None else fallback_ts,
+            _text(message) if message is not None else "",
+            line,
+            ts is None,
+            None,
+            LEVELS.get(level.lower()) if isinstance(level, str) else None,
+            _str_or_none(logger),
+            pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 <= pid < 2**31 else None,
+            _str_or_none(host),
+            fields,
+        )
+
+    return parse
+
+
 def parse_json_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
     """Parse one JSON application log line: ``ts``, ``level``, ``message``/``msg``, ``logger``, extras."""
-    line = clean_text(line)
-    try:
-        obj = loads(line.removeprefix("\ufeff"), non_finite=True)
-    except InvalidJson:
-        obj = None
-    if not isinstance(obj, dict):
-        return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line, parse_error=True)
-    ts = _json_ts(obj.get("ts", obj.get("timestamp", obj.get("time"))))
-    level = obj.get("level", obj.get("levelname"))
-    message = obj.get("message", obj.get("msg"))
-    logger = obj.get("logger", obj.get("name"))
-    pid = obj.get("pid")
-    host = obj.get("host", obj.get("hostname"))
-    fields = {clean_text(k): _text(v) for k, v in obj.items() if k not in _JSON_KNOWN}
-    return Record(
-        source=source,
-        position=position,
-        ts=ts if ts is not None else fallback_ts,
-        message=_text(message) if message is not None else "",
-        raw=line,
-        parse_error=ts is None,
-        severity=LEVELS.get(level.lower()) if isinstance(level, str) else None,
-        program=_str_or_none(logger),
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 <= pid < 2**31 else None,
-        hostname=_str_or_none(host),
-        fields=fields,
-    )
+    return json_line_parser(source)(line, position, fallback_ts)
+
+
+def raw_line_parser(source: str) -> LineParser:
+    """:func:`parse_raw_line` for the lines of ``source`` (positional, as the file reader calls it)."""
+
+    def parse(line: str, position: str, fallback_ts: datetime) -> Record:
+        line = clean_text(line)
+        return Record(source, position, fallback_ts, line, line)
+
+    return parse
 
 
 def parse_raw_line(line: str, *, source: str, position: str, fallback_ts: datetime) -> Record:
     """A line kept as it is (format ``raw``): no parse, no error."""
-    line = clean_text(line)
-    return Record(source=source, position=position, ts=fallback_ts, message=line, raw=line)
+    return raw_line_parser(source)(line, position, fallback_ts)
 
 
 # --- journal ------------------------------------------------------------------------------------------

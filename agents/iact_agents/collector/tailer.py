@@ -40,16 +40,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from itertools import accumulate, count
+from operator import add
 from pathlib import Path
-from typing import Literal
+from typing import AnyStr, Literal
 
 from .journal import JournalReader
-from .position import FileIdentity, FileState, file_position, fingerprint
-from .records import Record, parse_json_line, parse_raw_line, parse_syslog, quarantined
+from .position import FileIdentity, FileState, file_positions, fingerprint
+from .records import LineParser, Record, json_line_parser, quarantined, raw_line_parser, syslog_parser
 from .source import Batch, Clock, Source, from_us, now_us, ts_us
 
-__all__ = ["COMPRESSED_SUFFIXES", "Batch", "FileFormat", "FileTailer", "JournalReader", "LineParser", "Source",
-           "TailParams", "make_line_parser", "split_lines"]
+__all__ = ["COMPRESSED_SUFFIXES", "PARSER_NAMES", "Batch", "FileFormat", "FileTailer", "JournalReader", "LineParser",
+           "Source", "TailParams", "make_line_parser", "split_lines"]
 """Batch, Source and JournalReader lived here before source.py and journal.py: importing them from here works."""
 
 log = logging.getLogger(__name__)
@@ -78,34 +80,18 @@ class TailParams:
     """Where compressed copies are decompressed (unlinked files); None: the system's temporary folder."""
 
 
-LineParser = Callable[[str, str, datetime, datetime], Record]
-"""(line, position, fallback_ts, now) -> Record"""
+PARSER_NAMES: dict[str, str] = {"syslog": "parse_syslog", "json": "parse_json_line", "raw": "parse_raw_line"}
+"""The parser of each format, as a quarantined record names it."""
 
 
-
-def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo) -> LineParser:
-    """The parser of one file format, guarded as :func:`~.records.guarded` does (inline: one call per line)."""
+def make_line_parser(fmt: FileFormat, source: str, zone: tzinfo, now: datetime) -> LineParser:
+    """The parser of one file format for the lines of one batch (read at ``now``). It is not guarded: the file
+    reader guards each call inline, as :func:`~.records.guarded` does (one call per line, not two)."""
     if fmt == "syslog":
-        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            try:
-                return parse_syslog(line, source=source, position=position, fallback_ts=fallback, now=now, zone=zone)
-            except Exception as exc:  # on purpose: see records.guarded
-                return quarantined("parse_syslog", line, exc, source=source, position=position, fallback_ts=fallback)
-    elif fmt == "json":
-        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            try:
-                return parse_json_line(line, source=source, position=position, fallback_ts=fallback)
-            except Exception as exc:  # on purpose: see records.guarded
-                return quarantined("parse_json_line", line, exc, source=source, position=position,
-                                   fallback_ts=fallback)
-    else:
-        def parse(line: str, position: str, fallback: datetime, now: datetime) -> Record:
-            try:
-                return parse_raw_line(line, source=source, position=position, fallback_ts=fallback)
-            except Exception as exc:  # on purpose: see records.guarded
-                return quarantined("parse_raw_line", line, exc, source=source, position=position,
-                                   fallback_ts=fallback)
-    return parse
+        return syslog_parser(source, now, zone)
+    if fmt == "json":
+        return json_line_parser(source)
+    return raw_line_parser(source)
 
 
 def _siblings(path: Path, *, compressed: bool = False) -> list[Path]:
@@ -181,25 +167,32 @@ def _open_ro(path: Path) -> int | None:
     return fd
 
 
-def split_lines(data: bytes, max_lines: int, max_line_bytes: int, *,
-                flush: bool) -> tuple[list[tuple[int, bytes]], int]:
-    """The first ``max_lines`` lines of ``data`` as (offset, line without its newline and a trailing CR), and
-    the offset after the last one. Only complete lines count, but a line longer than ``max_line_bytes`` is cut
-    there (the rest is the next line) and, with ``flush`` (the end of a file that will not grow), the last
-    partial line counts too."""
-    out: list[tuple[int, bytes]] = []
+def split_lines(data: AnyStr, max_lines: int, max_line_bytes: int, *,
+                flush: bool) -> tuple[list[int], list[AnyStr], int]:
+    """The first ``max_lines`` lines of ``data``: their offsets, the lines without their newline and a trailing
+    CR, and the offset after the last one. Only complete lines count, but a line longer than ``max_line_bytes``
+    is cut there (the rest is the next line) and, with ``flush`` (the end of a file that will not grow), the last
+    partial line counts too. ``data`` is bytes, or the text of bytes that are all ASCII (one byte per character,
+    so the offsets are the same)."""
+    if isinstance(data, str):
+        nl, cr = "\n", "\r"
+    else:
+        nl, cr = b"\n", b"\r"
+    starts: list[int] = []
+    lines: list[AnyStr] = []
     pos = 0
-    complete = data.split(b"\n", max_lines)
+    complete = data.split(nl, max_lines)
     del complete[-1]  # what follows the last newline taken
     if complete and max(map(len, complete)) <= max_line_bytes:  # nearly always: split in one go
-        for line in complete:
-            out.append((pos, line[:-1] if line.endswith(b"\r") else line))
-            pos += len(line) + 1
+        # offset of line i: the lengths before it, plus one newline each (in C: no Python code per line)
+        starts = list(map(add, accumulate(map(len, complete), initial=0), count()))
+        pos = starts.pop()
+        lines = [line[:-1] if line.endswith(cr) else line for line in complete] if cr in data else complete
     n = len(data)
-    while pos < n and len(out) < max_lines:  # over-long lines, the last partial line
-        nl = data.find(b"\n", pos, pos + max_line_bytes + 1)
-        if nl >= 0:
-            line_end, nxt = nl, nl + 1
+    while pos < n and len(lines) < max_lines:  # over-long lines, the last partial line
+        nl_at = data.find(nl, pos, pos + max_line_bytes + 1)
+        if nl_at >= 0:
+            line_end, nxt = nl_at, nl_at + 1
         elif n - pos >= max_line_bytes:  # an over-long line: cut it
             line_end = nxt = pos + max_line_bytes
         elif flush:  # the last line of a rotated file, never finished
@@ -207,9 +200,10 @@ def split_lines(data: bytes, max_lines: int, max_line_bytes: int, *,
         else:
             break
         line = data[pos:line_end]
-        out.append((pos, line[:-1] if line.endswith(b"\r") else line))
+        starts.append(pos)
+        lines.append(line[:-1] if line.endswith(cr) else line)
         pos = nxt
-    return out, pos
+    return starts, lines, pos
 
 
 class FileTailer:
@@ -223,12 +217,17 @@ class FileTailer:
         state: FileState | None,
         params: TailParams,
         clock: Clock = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``clock``: seconds for the rotation wait; ``wall_clock``: the time of reading, from which the year of
+        traditional syslog timestamps is inferred (both given by tests)."""
         self.path = Path(path)
         self.key = f"file:{path}"
         self.params = params
-        self._parse = make_line_parser(fmt, path, params.zone)
+        self._fmt = fmt
+        self._source = path
         self._clock = clock
+        self._wall_clock = wall_clock
         self._committed: FileState | None = state
         self._fd: int | None = None
         self._ident: FileIdentity | None = None
@@ -494,20 +493,31 @@ class FileTailer:
         data = os.pread(self._fd, size, self._offset)
         if not data:
             return [], 0
-        lines, end = split_lines(data, max_lines, p.max_line_bytes, flush=flush_partial and len(data) < size)
+        flush = flush_partial and len(data) < size
+        lines: list[str]
+        if data.isascii():  # nearly always: one decode for the whole read, then split as text
+            starts, lines, end = split_lines(data.decode("ascii"), max_lines, p.max_line_bytes, flush=flush)
+        else:  # decoded line by line: an over-long line may be cut inside a character
+            starts, raw_lines, end = split_lines(data, max_lines, p.max_line_bytes, flush=flush)
+            lines = [chunk.decode("utf-8", "replace") for chunk in raw_lines]
         del data
-        records: list[Record] = []
-        file_id = self._ident.file_id
         base = self._offset
-        parse = self._parse
-        now = datetime.now(UTC)
+        positions = file_positions(self._ident.file_id, base, starts)
+        source = self._source
+        parse = make_line_parser(self._fmt, source, self.params.zone, self._wall_clock())
+        records: list[Record] = []
+        append = records.append
         fallback = from_us(self._last_ts_us)
         last_good: datetime | None = None
-        for start, chunk in lines:
-            rec = parse(chunk.decode("utf-8", "replace"), file_position(file_id, base + start), fallback, now)
+        for position, line in zip(positions, lines, strict=True):
+            try:
+                rec = parse(line, position, fallback)
+            except Exception as exc:  # on purpose: see records.guarded
+                rec = quarantined(PARSER_NAMES[self._fmt], line, exc, source=source, position=position,
+                                  fallback_ts=fallback)
             if not rec.parse_error:
                 last_good = fallback = rec.ts
-            records.append(rec)
+            append(rec)
         if records and not self._unchanged_since_read(base + end):
             return [], 0
         if records:

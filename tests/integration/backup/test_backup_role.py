@@ -58,7 +58,12 @@ def first_source_of_kind(host, kind: str) -> None:
 
 
 def other_host(host, name: str):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={host.backend.ansible_inventory}")
+    """Host ``name`` of the same inventory, reached the way ``host`` is (through Ansible when it is: the lab's SSH
+    settings are inventory variables)."""
+    url = f"ansible://{name}?ansible_inventory={host.backend.ansible_inventory}"
+    if getattr(host.backend, "force_ansible", False):
+        url += "&force_ansible=True"
+    return testinfra.get_host(url)
 
 
 def target_of(host):

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from iact_agents.collector.config import CollectorConfig
+from iact_agents.collector.records import Record
+from iact_agents.collector.tailer import FileTailer
 
 
 def crash_loop(script: str, cfg: CollectorConfig, out: Path, tries: int = 8) -> list[int]:
@@ -20,3 +22,18 @@ def crash_loop(script: str, cfg: CollectorConfig, out: Path, tries: int = 8) -> 
         if proc.returncode == 0:
             break
     return codes
+
+
+def read_all(tailer: FileTailer, max_batches: int) -> list[Record]:
+    """Every record ``tailer`` hands out until it has nothing new (each batch acknowledged), then closed."""
+    records: list[Record] = []
+    try:
+        for _ in range(max_batches):
+            batch = tailer.read_batch()
+            if batch is None:
+                break
+            records += batch.records
+            tailer.ack(batch)
+    finally:
+        tailer.close()
+    return records

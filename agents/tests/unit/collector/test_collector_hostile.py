@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from cassandra import cqltypes
+from collector_support import read_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iact_agents import storable
@@ -298,16 +299,7 @@ def test_property_file_reader(tmp_path_factory: pytest.TempPathFactory, data: li
     path.write_bytes(blob)
     tailer = FileTailer(str(path), fmt,  # type: ignore[arg-type]
                         state=None, params=TailParams(rotate_wait_s=0, max_line_bytes=128, batch_lines=7))
-    records: list[Record] = []
-    try:
-        for _ in range(len(blob) + 5):
-            batch = tailer.read_batch()
-            if batch is None:
-                break
-            records += batch.records
-            tailer.ack(batch)
-    finally:
-        tailer.close()
+    records = read_all(tailer, len(blob) + 5)
     if records:
         assert len({r.position for r in records}) == len(records)
     for rec in records:

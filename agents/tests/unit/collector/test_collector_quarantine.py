@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from iact_agents.collector import tailer as tailer_mod
 from iact_agents.collector.config import CollectorConfig
 from iact_agents.collector.daemon import Collector
 from iact_agents.collector.quarantine import Flying, Inflight, Note, Quarantine, QuarantineStats
-from iact_agents.collector.records import Record
+from iact_agents.collector.records import LineParser, Record
 from iact_agents.collector.sink import Refused
 
 
@@ -75,14 +76,19 @@ def quarantined(tmp_path: Path) -> list[dict[str, object]]:
 
 def test_a_parser_that_raises_quarantines_the_line_and_ships_the_rest(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    real = records_mod.parse_syslog
+    real = records_mod.syslog_parser
 
-    def buggy(line: str, **kw: object) -> Record:
-        if "POISON" in line:
-            raise IndexError("parser bug")
-        return real(line, **kw)  # type: ignore[arg-type]
+    def buggy_parser(source: str, now: datetime, zone: tzinfo = UTC) -> LineParser:
+        parse = real(source, now, zone)
 
-    monkeypatch.setattr(tailer_mod, "parse_syslog", buggy)
+        def buggy(line: str, position: str, fallback_ts: datetime) -> Record:
+            if "POISON" in line:
+                raise IndexError("parser bug")
+            return parse(line, position, fallback_ts)
+
+        return buggy
+
+    monkeypatch.setattr(tailer_mod, "syslog_parser", buggy_parser)
     (tmp_path / "syslog").write_text(lines(10, poison_at=5))
     sink = RecordingSink()
     assert Collector(config(tmp_path), sink).run(once=True) == 0

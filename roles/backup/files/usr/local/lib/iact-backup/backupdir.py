@@ -3,7 +3,7 @@
 
 Called by /usr/local/sbin/iact-backup; standard library and the ``age`` command only.
 
-    backupdir.py encrypt DIR --recipients FILE [--clear NAME ...]      every file F becomes F.zst.age
+    backupdir.py encrypt DIR --recipients FILE [--clear NAME ...] [--cache DIR]   every file F becomes F.zst.age
     backupdir.py write-manifest DIR --key FILE --host HOST --id ID
     backupdir.py verify DIR --key FILE --host HOST --id ID
     backupdir.py decrypt DIR OUT --key FILE --host HOST --id ID --identity FILE
@@ -18,12 +18,22 @@ sha256. ``verify`` refuses, before reading any data file, a manifest whose MAC d
 is not a regular file or a directory (symlinks, devices, FIFOs, sockets), files the manifest does not list
 and listed files that are missing; then every file's sha256.
 
+``encrypt --cache DIR`` (Cassandra: SSTable files never change once written) keeps the ciphertext of every file
+it encrypted in DIR (same file system as the backup directory), keyed by the file's relative path, size,
+modification time and inode, and hard-links it into the next backup directory when the same file comes again
+instead of encrypting it anew; entries of files no longer in the directory are removed, so the cache holds about
+one encrypted copy of what the last backup held. Reusing ciphertext across backups keeps them authentic: age
+binds nothing to a backup, and the manifest of each backup (MAC over host, id and the sha256 of every file)
+authenticates the reused bytes under the new id. Reused files keep the cache's modification time, so rsync's
+``--link-dest`` on the target recognises them as unchanged.
+
 Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 refused (not authentic, corrupt, unexpected content).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import os
@@ -264,9 +274,37 @@ def pipe(first: list[str], second: list[str], what: str) -> None:
             raise RuntimeError(f"{Path(name).name} failed on {what}: {err.decode(errors='replace').strip()[-300:]}")
 
 
-def encrypt(top: Path, recipients: Path, clear: frozenset[str]) -> int:
+@dataclass(frozen=True)
+class Encrypted:
+    new: int  # files compressed and encrypted by this run
+    reused: int  # files whose cached ciphertext was hard-linked in
+
+
+def cached_name(name: str, st: os.stat_result) -> str:
+    """The cache's name for one version of a file that is never changed in place (an SSTable component): its
+    relative path, size, modification time and inode, so a new version of a name is a different entry."""
+    return f"{name}.{st.st_size}-{st.st_mtime_ns}-{st.st_ino}{COMPRESSED_SUFFIX}"
+
+
+def prune_cache(files: Path, keep: set[str]) -> int:
+    """Delete every regular file under ``files`` whose name is not in ``keep``, then the empty directories; the
+    number of files deleted."""
+    tree = walk(files)
+    gone = tree.files - keep
+    for name in gone:
+        (files / name).unlink()
+    for dirpath, dirnames, filenames in os.walk(files, topdown=False):
+        if not dirnames and not filenames and Path(dirpath) != files:
+            with contextlib.suppress(OSError):  # not empty after all: kept
+                os.rmdir(dirpath)
+    return len(gone)
+
+
+def encrypt(top: Path, recipients: Path, clear: frozenset[str], cache: Path | None = None) -> Encrypted:
     """Replace every regular file (but the ``clear`` top-level names) with ``<file>.zst.age``: compressed with
-    zstd, then encrypted with age to the recipients."""
+    zstd, then encrypted with age to the recipients. With ``cache``, reuse (hard-link) the ciphertext of a file
+    that was encrypted before and has not changed since (same relative path, size, mtime and inode), keep the
+    ciphertext of the others there for the next run, and drop the entries of files that are gone."""
     lines = [ln.strip() for ln in recipients.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines or not all(RECIPIENT_RE.match(r) for r in lines):
         raise UsageError(f"{recipients} must list age recipients (age1...), one a line")
@@ -274,16 +312,49 @@ def encrypt(top: Path, recipients: Path, clear: frozenset[str]) -> int:
     if tree.others:
         raise UsageError(f"{top} holds what a backup must not: {few(tree.others)}")
     todo = sorted(n for n in tree.files if n not in clear and n not in RESERVED)
+    files = Path()
+    if cache is not None:
+        files = cache / "files"
+        files.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if files.stat().st_dev != top.stat().st_dev:
+            raise UsageError(f"the cache {cache} must be on the file system of {top} (hard links)")
+    keep: set[str] = set()
 
-    def one(name: str) -> None:
-        src, dest = top / name, top / (name + COMPRESSED_SUFFIX)
+    def seal_one(src: Path, dest: Path, name: str) -> None:
+        tmp = dest.with_name(f".{dest.name}.tmp")
         pipe([ZSTD, "-q", "-1", "-T1", "-c", "--", str(src)],
-             [AGE, "--encrypt", "--recipients-file", str(recipients), "--output", str(dest)], name)
-        src.unlink()
+             [AGE, "--encrypt", "--recipients-file", str(recipients), "--output", str(tmp)], name)
+        tmp.replace(dest)
 
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(one, todo))
-    return len(todo)
+    def one(name: str) -> bool:
+        src, dest = top / name, top / (name + COMPRESSED_SUFFIX)
+        if cache is None:
+            seal_one(src, dest, name)
+            src.unlink()
+            return False
+        entry = cached_name(name, src.lstat())
+        cached = files / entry
+        keep.add(entry)
+        try:
+            reused = stat.S_ISREG(cached.lstat().st_mode)  # anything else there is replaced below
+        except FileNotFoundError:
+            reused = False
+        if not reused:
+            cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            seal_one(src, cached, name)
+        os.link(cached, dest)
+        src.unlink()
+        return reused
+
+    try:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            reused = sum(pool.map(one, todo))
+    finally:
+        if cache is not None:
+            # Entries of files no longer in the backup go (compacted SSTables), with anything half-written; what
+            # this run encrypted stays, even when a later file failed.
+            prune_cache(files, keep)
+    return Encrypted(new=len(todo) - reused, reused=reused)
 
 
 def identity_recipient(identity: Path) -> str:
@@ -372,6 +443,7 @@ def parser() -> argparse.ArgumentParser:
     enc.add_argument("dir", type=Path)
     enc.add_argument("--recipients", type=Path, required=True)
     enc.add_argument("--clear", action="append", default=[], help="top-level file left in clear (meta.env)")
+    enc.add_argument("--cache", type=Path, help="keep and reuse the ciphertext of unchanged files here")
     for name in ("write-manifest", "verify"):
         sp = sub.add_parser(name)
         sp.add_argument("dir", type=Path)
@@ -390,8 +462,9 @@ def parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> None:
     if args.cmd == "encrypt":
-        n = encrypt(args.dir, args.recipients, frozenset(args.clear))
-        log(f"encrypted {n} file(s) of {args.dir.name} with age")
+        done = encrypt(args.dir, args.recipients, frozenset(args.clear), args.cache)
+        reused = f", reused the ciphertext of {done.reused} unchanged file(s) from {args.cache}" if args.cache else ""
+        log(f"encrypted {done.new} file(s) of {args.dir.name} with age{reused}")
         return
     key = read_key(args.key)
     if args.cmd == "write-manifest":
