@@ -66,6 +66,10 @@ def report_ceiling(res: Results, d: dict[str, Any]) -> None:
         res.add("2 collector / ceiling", f"driver with {alt['partition_batch_rows']}-row partition batches (not the "
                 "ceiling: other batching)", f"{_f(top['rows_per_s'])} rows/s at concurrency {top['concurrency']}",
                 ratio=f"collector {c['rows_per_s'] / top['rows_per_s']:.2f} x this")
+    for r in d.get("collector_rows", []):
+        res.add("2 collector / ceiling", f"collector with rows_in_flight = {r['rows_in_flight']}",
+                f"{_f(r['rows_per_s'])} rows/s", ratio=f"{r['rows_per_s'] / d['ceiling']['rows_per_s']:.2f} x ceiling; "
+                f"peak RSS {_f(r['lifetime_peak_rss_mib'], ' MiB', 1)}, {_f(r['rows_per_cpu_s'])} rows/CPU-s")
     res.add("3 cost (steady)", "rows per collector CPU-second", _f(c["rows_per_cpu_s"]),
             ratio=f"driver alone: {_f(d['ceiling']['rows_per_cpu_s'])}", target=">= 30 000",
             met=c["rows_per_cpu_s"] >= TARGETS["rows_per_cpu_s"])
@@ -85,6 +89,11 @@ def report_outage(res: Results, d: dict[str, Any]) -> None:
 
 
 def report_fleet(res: Results, d: dict[str, Any]) -> None:
+    for st in d.get("steps", [])[:-1]:
+        res.add("4 fleet", f"step: {st['collectors']} collectors, aggregate",
+                f"{_f(st['collectors_rows_per_s'])} rows/s",
+                ratio=f"{st['ratio']:.2f} x {st['collectors']} driver processes ({_f(st['ceiling_rows_per_s'])} "
+                      "rows/s)")
     res.add("4 fleet", f"{d['collectors']} collectors x {d['sources_per_host']} sources, aggregate",
             f"{_f(d['collectors_rows_per_s'])} rows/s",
             ratio=f"{d['ratio']:.2f} x {d['ceiling']['clients']} driver processes ({_f(d['ceiling']['rows_per_s'])}"
@@ -162,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outage-rate", type=int, default=2000)
     ap.add_argument("--fleet-sources", type=int, default=2)
     ap.add_argument("--fleet-lines", type=int, default=25_000, help="lines per source")
+    ap.add_argument("--fleet-steps", default="", help="part 4: run it once per number of collectors of this "
+                    "comma-separated list (e.g. 1,3,5: does the aggregate grow with collectors?); default: all")
     ap.add_argument("--cassandra-levels-mb", default="100,1024")
     ap.add_argument("--fresh-inventory", type=Path, help="first converge of these new hosts (part 6)")
     ap.add_argument("--profile", action="store_true", help="sample the collector with py-spy in part 2")
     ap.add_argument("--alt-batch-rows", type=int, help="part 2: also sweep the driver with partition batches of "
                     "this many rows (beside the ceiling, which uses the collector's own batching)")
+    ap.add_argument("--collector-rows", default="", help="part 2: also run the collector once per rows_in_flight "
+                    "level of this comma-separated list (rows/s and peak RSS against rows in flight)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -207,12 +220,21 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
                 run_part(res, "ceiling", lambda: e2e.part2(target, work / "e2e", lines=args.lines,
                                                             sweep_rows=args.sweep_rows, levels=levels,
                                                             profile=args.profile,
-                                                            alt_batch_rows=args.alt_batch_rows), report_ceiling)
+                                                            alt_batch_rows=args.alt_batch_rows,
+                                                            rows_levels=_ints(args.collector_rows)), report_ceiling)
                 best = res.data["ceiling"].get("ceiling", {}).get("concurrency", best)
             if "fleet" in parts:
-                run_part(res, "fleet", lambda: fleet.run(target, work / "fleet", sources_per_host=args.fleet_sources,
-                                                          lines_per_source=args.fleet_lines, concurrency=best),
-                         report_fleet)
+                def fleet_part() -> dict[str, Any]:
+                    runs = [fleet.run(target, _mkdir(work / "fleet" / str(n or "all")),
+                                      sources_per_host=args.fleet_sources, lines_per_source=args.fleet_lines,
+                                      concurrency=best, collectors=n) for n in _ints(args.fleet_steps) or (None,)]
+                    steps = [{k: r[k] for k in ("collectors", "collectors_rows_per_s", "collectors_rows_per_cpu_s",
+                                                "ratio", "p99_ms_collectors", "p99_ms_ceiling", "load_before",
+                                                "load_after")} | {"ceiling_rows_per_s": r["ceiling"]["rows_per_s"]}
+                             for r in runs]
+                    return runs[-1] | ({"steps": steps} if len(runs) > 1 else {})
+
+                run_part(res, "fleet", fleet_part, report_fleet)
             if "outage" in parts:
                 run_part(res, "outage", lambda: e2e.outage(target, _mkdir(work / "outage"), rate=args.outage_rate,
                                                             down_s=args.outage_s), report_outage)
@@ -240,6 +262,10 @@ def _run_lab_parts(res: Results, args: argparse.Namespace, parts: list[str]) -> 
             res.data["cassandra_restarted_at_end"] = lab.start_all(cassandra)
         if creds is not None:
             creds.cleanup()
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
 
 
 def _mkdir(path: Path) -> Path:

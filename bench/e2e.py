@@ -51,10 +51,14 @@ def collector_run(target: Target, path: Path, fmt: str, lines: int, workdir: Pat
 
 
 def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels: tuple[int, ...],
-          profile: bool = False, alt_batch_rows: int | None = None) -> dict[str, Any]:
+          profile: bool = False, alt_batch_rows: int | None = None,
+          rows_levels: tuple[int, ...] = ()) -> dict[str, Any]:
     """With ``alt_batch_rows``, the driver is also swept with partition batches of that many rows (recorded
     beside the ceiling, not part of it: the ceiling uses the collector's own batching), to show what the
-    collector's batch size costs or gains the driver itself."""
+    collector's batch size costs or gains the driver itself. With ``rows_levels``, the collector also ships
+    the same lines once per level with ``rows_in_flight`` set to it and ``batch_lines`` to a quarter of it, at
+    least 250 (``collector_rows``; the ratio stays the one of its default settings): rows/s and peak RSS
+    against rows in flight, in the same run."""
     path = workdir / "app.json.log"
     json_file(path, lines)
     result: dict[str, Any] = {"lines": lines, "load_before": load_average()}
@@ -70,6 +74,16 @@ def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels:
         alt_hosts = [h for p in alt["points"] for h in p["hosts"]]
     result["collector"] = collector_run(target, path, "json", lines, workdir / "collector",
                                         profile=workdir / "collector.spy" if profile else None)
+    extra_hosts: list[str] = []
+    if rows_levels:
+        result["collector_rows"] = []
+        for n in rows_levels:
+            # (4 batches in flight by default: batch_lines must grow with the rows, or they do not fit)
+            level = {"rows_in_flight": n, "batch_lines": max(250, -(-n // 4))}
+            r = collector_run(target, path, "json", lines, workdir / f"collector-{n}", settings=level)
+            result["collector_rows"].append(level | {k: r[k] for k in (
+                "rows_per_s", "rows_per_cpu_s", "cpu_s", "lifetime_peak_rss_mib", "exit_code")})
+            extra_hosts.append(r["host"])
     again = ceiling.run(target, path, "json", rows=sweep_rows, concurrency=sw["best"]["concurrency"])
     result["ceiling_again"] = {k: again[k] for k in ("concurrency", "rows", "rows_per_s", "rows_per_cpu_s")}
     best = max([sw["best"], again], key=lambda p: p["rows_per_s"])
@@ -77,7 +91,7 @@ def part2(target: Target, workdir: Path, *, lines: int, sweep_rows: int, levels:
     result["ratio"] = round(result["collector"]["rows_per_s"] / best["rows_per_s"], 3)
     result["load_after"] = load_average()
     hosts = [result["collector"]["host"]] + [h for p in [*sw["points"], again] for h in p["hosts"]]
-    hosts += alt_hosts
+    hosts += alt_hosts + extra_hosts
     _cleanup(target, hosts, [str(path)])
     return result
 

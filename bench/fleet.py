@@ -66,11 +66,14 @@ def worst(latency: dict[str, Any], kind: str) -> float | None:
     return max(values) if values else None
 
 
-def _prepare(run_id: str, sources_per_host: int, gen: JsonLines) -> list[dict[str, Any]]:
-    """Every lab collector, its process, its file system, and its bench files (one line each, so that every
-    collector has found its files before the clock starts)."""
+def _prepare(run_id: str, sources_per_host: int, gen: JsonLines, collectors: int | None) -> list[dict[str, Any]]:
+    """Every lab collector (or the first ``collectors`` of them), its process, its file system, and its bench
+    files (one line each, so that every collector has found its files before the clock starts)."""
     hosts: list[dict[str, Any]] = []
-    for h in lab.group("collectors"):
+    group = lab.group("collectors")
+    if collectors is not None and not 1 <= collectors <= len(group):
+        raise ValueError(f"collectors: {collectors} is not between 1 and the lab's {len(group)}")
+    for h in group[:collectors]:
         pid = lab.process_pid(h, "iact-agent collect")
         if pid is None:
             raise RuntimeError(f"{h.name}: no running iact-collector (apply playbooks/collector.yml)")
@@ -117,9 +120,11 @@ def _ship(hosts: list[dict[str, Any]], bodies: dict[str, str], timeout: float) -
 
 
 def run(target: Target, workdir: Path, *, sources_per_host: int, lines_per_source: int, concurrency: int,
-        timeout: float = 1800) -> dict[str, Any]:
+        timeout: float = 1800, collectors: int | None = None) -> dict[str, Any]:
+    """The fleet at once: every lab collector, or the first ``collectors`` of them (and as many driver
+    clients)."""
     gen = JsonLines(seed=11)
-    hosts = _prepare(uuid.uuid4().hex[:6], sources_per_host, gen)
+    hosts = _prepare(uuid.uuid4().hex[:6], sources_per_host, gen, collectors)
     bodies = {p: gen.make(lines_per_source) for h in hosts for p in h["paths"]}
     out: dict[str, Any] = {"collectors": len(hosts), "sources_per_host": sources_per_host,
                            "lines_per_source": lines_per_source, "load_before": load_average()}

@@ -20,10 +20,11 @@ acknowledged is not committed, nor is any later batch of its source, so they are
 
 No record may stop the loop (collector/quarantine.py): records the parsers or the sink had to set aside are
 quarantined and committed past; an unexpected exception while writing a batch makes its writer write that
-batch's records one at a time and quarantine the one that fails. Every batch in flight is noted; after a
-process death the loop keeps a single batch in flight until the noted batches are committed past, so a
-batch that kills the process twice is found, and read one record at a time, exactly as with one batch in
-flight (careful mode is always serial).
+batch's records one at a time and quarantine the one that fails (unless the sink had already taken the records
+over, see sink.py: then that batch fails, uncommitted, and is read again at the next start). Every batch in
+flight is noted; after a process death the loop keeps a single batch in flight until the noted batches are
+committed past, so a batch that kills the process twice is found, and read one record at a time, exactly as
+with one batch in flight (careful mode is always serial).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .journal import JournalReader
 from .position import FileState, JournalState, OffsetStore, SourceState
 from .quarantine import CRASHES_BEFORE_QUARANTINE, Inflight, Quarantine, QuarantineStats
 from .records import Record
+from .rows import Line
 from .sink import DeliveryAborted, Refused
 from .source import Batch, Source
 from .tailer import FileTailer, TailParams
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    def write(self, records: Sequence[Record]) -> list[Refused]: ...
+    def write(self, records: list[Record]) -> list[Refused]: ...
 
     def write_plain(self, records: Sequence[Record], reason: str) -> None: ...
 
@@ -105,10 +107,19 @@ class StopFlag:
 
 @dataclass(slots=True, eq=False)
 class _Flight:
-    """A batch read and not yet committed: being written (``future``), or with nothing to write."""
+    """A batch read and not yet committed: being written (``future``), or with nothing to write.
+
+    It does not keep the batch's records: they go to the writer, and the sink keeps only their encoded rows
+    (sink.py), so that a row in flight does not cost its parsed record too. What committing needs of them
+    is kept here: how many, the first position, and the few a parser had to quarantine."""
 
     source: Source
     batch: Batch
+    """The batch with its state; its ``records`` list is handed to the writer."""
+    rows: int
+    first: str
+    """Position of the first record (how the in-flight note names the batch)."""
+    quarantined: list[Record]
     future: Future[list[Refused]] | None = None
 
     def done(self) -> bool:
@@ -205,7 +216,7 @@ class Collector:
     def rows_in_flight(self) -> int:
         """Records read and not yet committed (being written, or acknowledged and waiting for an older batch of
         their source); batches still written after their source failed count too, until they return."""
-        return sum(len(f.batch.records) for f in self._writing) + sum(len(f.batch.records) for f in self._orphans)
+        return sum(f.rows for f in self._writing) + sum(f.rows for f in self._orphans)
 
     def _room(self) -> int:
         """How many records may be read now (0: none). Read batches wait in memory until committed: this bounds
@@ -235,22 +246,24 @@ class Collector:
         return self._commit_done() or moved
 
     def _submit(self, src: Source, batch: Batch) -> None:
-        flight = _Flight(src, batch)
+        records, batch.records = batch.records, []
+        flight = _Flight(src, batch, len(records), records[0].position if records else "",
+                         [rec for rec in records if rec.quarantine is not None])
         self._queues.setdefault(batch.key, deque()).append(flight)
-        if not batch.records:  # a state-only batch: committed in its turn, nothing to write
+        if not records:  # a state-only batch: committed in its turn, nothing to write
             return
         self._writing.append(flight)
-        self.inflight.note([(f.batch.key, f.batch.records[0].position, len(f.batch.records)) for f in self._writing])
+        self.inflight.note([(f.batch.key, f.first, f.rows) for f in self._writing])
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.cfg.batches_in_flight, thread_name_prefix="write")
-        flight.future = self._pool.submit(self._write, batch)
+        flight.future = self._pool.submit(self._write, batch.key, records)
 
-    def _write(self, batch: Batch) -> list[Refused]:
+    def _write(self, key: str, records: list[Record]) -> list[Refused]:
         """Write one batch (in a writer thread); whatever cannot be written as it is comes back as refused, to
-        be quarantined, never in a loop."""
-        records = batch.records
-        first = records[0].position
-        if self.inflight.is_poison(batch.key, first, len(records)):
+        be quarantined, never in a loop. The sink takes the records over (it empties ``records`` as it
+        encodes them)."""
+        count = len(records)
+        if self.inflight.is_poison(key, records[0].position, count):
             reason = f"the collector stopped {CRASHES_BEFORE_QUARANTINE} times while writing this record"
             self.sink.write_plain(records, reason)
             return [Refused(rec, reason) for rec in records]
@@ -259,7 +272,9 @@ class Collector:
         except (AgentError, DeliveryAborted):
             raise
         except Exception:  # on purpose: a bug on some record: find it instead of dying on it forever
-            log.exception("writing a batch of %s failed unexpectedly; writing its records one at a time", batch.key)
+            if len(records) != count:  # the sink had taken records over: not ours to write one by one
+                raise  # (the batch is not committed: read again at the next start)
+            log.exception("writing a batch of %s failed unexpectedly; writing its records one at a time", key)
         refused: list[Refused] = []
         for rec in records:
             try:
@@ -287,9 +302,8 @@ class Collector:
                     if exc is not None:
                         self._fail(key, queue, exc)
                         break
-                    for rec in flight.batch.records:
-                        if rec.quarantine is not None:  # a parser raised on it: it went out as a parse_error row
-                            self._quarantine(key, rec, rec.quarantine)
+                    for rec in flight.quarantined:  # a parser raised on it: it went out as a parse_error row
+                        self._quarantine(key, rec, rec.quarantine or "")
                     for r in flight.future.result():
                         self._quarantine(key, r.record, r.reason)
                 states[key] = flight.batch.state
@@ -300,8 +314,8 @@ class Collector:
         self.store.commit_many(states)
         for flight in done:
             flight.source.ack(flight.batch)
-            self.inflight.done(flight.batch.key, len(flight.batch.records))
-            self.rows += len(flight.batch.records)
+            self.inflight.done(flight.batch.key, flight.rows)
+            self.rows += flight.rows
             self.batches += 1
         return True
 
@@ -318,7 +332,7 @@ class Collector:
         self._failure = self._failure or exc
         self.stop.set()  # the other writers stop retrying at the drain deadline
 
-    def _quarantine(self, key: str, rec: Record, reason: str) -> None:
+    def _quarantine(self, key: str, rec: Line, reason: str) -> None:
         self.quarantine.add(source=key, position=rec.position, raw=rec.raw, reason=reason)
 
     def _unfinished(self) -> list[Future[list[Refused]]]:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from cassandra import cqltypes
 from cassandra.query import UNSET_VALUE
@@ -91,7 +91,24 @@ def in_bind_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(row[i] for i in BIND_ORDER)
 
 
-def plain_row(host: str, rec: Record, reason: str, ingested_at: datetime) -> tuple[Any, ...]:
+class Line(Protocol):
+    """What a row keeps of its record once encoded: enough to write it as a plain row or to quarantine it (a
+    :class:`~.records.Record` is one, and so is an :class:`EncodedRow`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def position(self) -> str: ...
+
+    @property
+    def ts(self) -> datetime: ...
+
+    @property
+    def raw(self) -> str: ...
+
+
+def plain_row(host: str, rec: Line, reason: str, ingested_at: datetime) -> tuple[Any, ...]:
     """The row of a poison record: same row key, ASCII-escaped raw text, ``parse_error``, the reason in
     ``fields['quarantine']``, nothing else. Any Cassandra that accepts rows accepts this one."""
     ts = utc_in_range(rec.ts) if isinstance(rec.ts, datetime) else None
@@ -176,16 +193,36 @@ def _matches(name: str, col_type: Any) -> bool:
     return True
 
 
-class EncodedRow:
-    """One record's bound values, serialized, in statement order; its partition and approximate size."""
+_POSITION = BIND_ORDER.index(COLUMNS.index("position"))
+_TS = BIND_ORDER.index(COLUMNS.index("ts"))
+_CACHED = 4096
+"""Distinct short texts (source, facility, severity, program) and days whose bytes an encoder reuses: rows in
+flight share them instead of holding a copy each."""
 
-    __slots__ = ("key", "record", "size", "values")
+
+class EncodedRow:
+    """One record's bound values, serialized, in statement order; its partition and approximate size; and of
+    the record only what a plain row or the quarantine needs (a :class:`Line`), not the parsed record itself:
+    rows wait in memory until Cassandra acknowledges them, the record's message, fields and other values
+    are already in ``values``, and a row that has to be sent again is sent as it is."""
+
+    __slots__ = ("key", "raw", "size", "source", "values")
 
     def __init__(self, record: Record, values: tuple[Any, ...], key: tuple[bytes, ...], size: int) -> None:
-        self.record = record
+        self.source = record.source  # (one string per source, shared)
+        self.raw = record.raw
         self.values = values
         self.key = key
         self.size = size
+
+    @property
+    def position(self) -> str:
+        return self.values[_POSITION].decode("utf-8")  # type: ignore[no-any-return]
+
+    @property
+    def ts(self) -> datetime:
+        """The row's ``ts`` as written (milliseconds): a plain row of it gets the same row key."""
+        return EPOCH + timedelta(milliseconds=int.from_bytes(self.values[_TS], "big", signed=True))
 
 
 class RowEncoder:
@@ -199,6 +236,23 @@ class RowEncoder:
         self._host = _utf8(host)
         self._order: Callable[[tuple[Any, ...]], tuple[Any, ...]] = itemgetter(*BIND_ORDER)
         self._routing: Callable[[tuple[Any, ...]], tuple[bytes, ...]] = itemgetter(*routing_indexes)
+        self._texts: dict[str, bytes] = {}
+        self._days: dict[int, bytes] = {}
+
+    def _text(self, text: str, enc: Callable[[str], bytes]) -> bytes:
+        """The bytes of a short, often repeated text, the same object for every row (at most ``_CACHED``)."""
+        b = enc(text)
+        if len(self._texts) >= _CACHED:
+            self._texts.clear()
+        self._texts[text] = b
+        return b
+
+    def _day(self, days: int) -> bytes:
+        b = _UINT32(days + _DATE_OFFSET)
+        if len(self._days) >= _CACHED:
+            self._days.clear()
+        self._days[days] = b
+        return b
 
     @classmethod
     def for_statement(cls, prepared: Any, host: str, *, store_raw: bool) -> RowEncoder | None:
@@ -236,13 +290,14 @@ class RowEncoder:
         raw = enc(rec.raw) if self.store_raw or rec.parse_error else UNSET_VALUE
         fields_b = _text_map(fields) if fields else UNSET_VALUE
         position = enc(rec.position)
-        source = enc(rec.source)
-        pid = rec.pid
+        texts = self._texts
+        source = texts.get(rec.source) or self._text(rec.source, enc)
+        facility, severity, program, pid = rec.facility, rec.severity, rec.program, rec.pid
         row = (
-            self._host, source, _UINT32(days + _DATE_OFFSET), ts, position,
-            UNSET_VALUE if rec.facility is None else enc(rec.facility),
-            UNSET_VALUE if rec.severity is None else enc(rec.severity),
-            UNSET_VALUE if rec.program is None else enc(rec.program),
+            self._host, source, self._days.get(days) or self._day(days), ts, position,
+            UNSET_VALUE if facility is None else texts.get(facility) or self._text(facility, enc),
+            UNSET_VALUE if severity is None else texts.get(severity) or self._text(severity, enc),
+            UNSET_VALUE if program is None else texts.get(program) or self._text(program, enc),
             UNSET_VALUE if pid is None else _INT32(pid),
             message, raw, _TRUE if rec.parse_error else _FALSE, fields_b, ingested,
         )

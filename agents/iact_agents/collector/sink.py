@@ -13,6 +13,11 @@ more meanwhile, so memory stays bounded by the batches in flight); it gives up o
 the drain deadline has passed, raising :class:`DeliveryAborted` (nothing is lost: the batch was not
 committed and is read again at the next start).
 
+What waits for acknowledgement is the rows, not the records: :meth:`write` takes the records over and keeps
+each one's encoded values and the little a plain row or the quarantine needs (``rows.EncodedRow``); a row
+not acknowledged is sent again as it is. Once a connection was made, records are encoded as soon as they
+arrive, also while the cluster is down.
+
 Several threads may call :meth:`write` at once (the daemon keeps a few batches in flight): they share one
 driver session, opened by the first writer that needs it, and a session that lost every host is replaced
 once no writer uses it any more.
@@ -52,6 +57,7 @@ from .rows import (
     COLUMNS,
     PLAIN_TEXT_MAX,
     EncodedRow,
+    Line,
     RowEncoder,
     bound,
     encoded_from_bound,
@@ -78,9 +84,10 @@ class DeliveryAborted(AgentError):
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A record whose own row could not be written (a plain parse_error row was written instead)."""
+    """A record whose own row could not be written (a plain parse_error row was written instead): the record
+    itself, or, once it was encoded, its row (what the quarantine needs of it: position, raw text)."""
 
-    record: Record
+    record: Line
     reason: str
 
 
@@ -141,6 +148,9 @@ class CassandraSink:
         self._proven = False
         """This process has connected with its credentials once: a later refusal of them is the cluster
         restarting (its roles not readable yet), waited for, not a configuration error."""
+        self._encoder: RowEncoder | None = None
+        """The encoder of the last connection: records are encoded with it as soon as they arrive, also while
+        no connection is open (the table's column types are checked again at the next connection)."""
 
     # --- connection ----------------------------------------------------------------------------------
 
@@ -173,6 +183,7 @@ class CassandraSink:
         log.info("connected to Cassandra (local DC %s), writing %s.%s at %s", s.local_dc, s.keyspace, s.table,
                  s.consistency)
         self._proven = True
+        self._encoder = encoder
         return _Connection(cluster, session, insert, encoder)
 
     def _acquire(self) -> _Connection:
@@ -241,24 +252,31 @@ class CassandraSink:
     def _encode(self, conn: _Connection, records: Sequence[Record], now: datetime,
                 plain_reason: str | None) -> tuple[list[EncodedRow], list[Record]]:
         """Serialized rows, and the records that could not be serialized (found out one by one later)."""
-        rows: list[EncodedRow] = []
-        suspect: list[Record] = []
         encoder = conn.encoder
         if plain_reason is None and encoder is not None:
-            stamp = encoder.stamp(now)
-            encode = encoder.encode
-            for rec in records:
-                try:
-                    rows.append(encode(rec, stamp))
-                except Exception:  # on purpose: a value that does not fit its column; bound by the driver below
-                    suspect.append(rec)
-            return rows, suspect
+            return self._encode_with(encoder, records, now)
+        rows: list[EncodedRow] = []
+        suspect: list[Record] = []
         for rec in records:
             try:
                 row = plain_row(self.host, rec, plain_reason, now) if plain_reason is not None else bound(
                     row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now))
                 rows.append(encoded_from_bound(rec, self._reference(conn, row).values, conn.routing))
-            except Exception:  # on purpose: as above
+            except Exception:  # on purpose: as below
+                suspect.append(rec)
+        return rows, suspect
+
+    @staticmethod
+    def _encode_with(encoder: RowEncoder, records: Sequence[Record],
+                     now: datetime) -> tuple[list[EncodedRow], list[Record]]:
+        rows: list[EncodedRow] = []
+        suspect: list[Record] = []
+        stamp = encoder.stamp(now)
+        encode = encoder.encode
+        for rec in records:
+            try:
+                rows.append(encode(rec, stamp))
+            except Exception:  # on purpose: a value that does not fit its column; bound by the driver later
                 suspect.append(rec)
         return rows, suspect
 
@@ -291,17 +309,34 @@ class CassandraSink:
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def _execute(self, conn: _Connection, records: Sequence[Record], refused: list[Refused], now: datetime,
-                 plain_reason: str | None) -> list[Record]:
-        """Write all records; return the ones to try again (empty when all are acknowledged). A chunk that fails
-        for a reason other than the cluster's availability is taken apart row by row (:meth:`_isolate`)."""
-        rows, suspect = self._encode(conn, records, now, plain_reason)
+    def _execute(self, conn: _Connection, rows: list[EncodedRow], pending: list[Record], refused: list[Refused],
+                 now: datetime, *, plain_reason: str | None) -> list[EncodedRow]:
+        """Write ``rows`` and the records of ``pending`` (encoded now: ``pending`` is emptied, so that nothing
+        but their rows is kept). Returns the rows to send again, and leaves in ``pending`` the records to try
+        again (ones that could not be encoded and were not written either). A chunk that fails for a reason
+        other than the cluster's availability is taken apart row by row (:meth:`_isolate_rows`)."""
+        suspect: list[Record] = []
+        if pending:
+            new, suspect = self._encode(conn, pending, now, plain_reason)
+            pending.clear()
+            rows = rows + new if rows else new
         chunks = self._chunks(rows)
-        statements = [(self._statement(conn, chunk), None) for chunk in chunks]
+        del rows
+        statements: list[tuple[BatchStatement, None]] = []
+        unsent: list[EncodedRow] = []
+        for chunk in chunks:
+            try:
+                statements.append((self._statement(conn, chunk), None))
+            except Exception:  # on purpose: never seen; its rows are sent (or set aside) one at a time below
+                log.exception("building a partition batch of %d rows failed; sending them one at a time",
+                              len(chunk))
+                unsent += chunk
+        if unsent:
+            chunks = [c for c in chunks if c[0] not in unsent]
         results = execute_concurrent(
             conn.session, statements, concurrency=self.settings.concurrency, raise_on_first_error=False
         ) if statements else []
-        failed: list[Record] = []
+        failed: list[EncodedRow] = []
         first_error: BaseException | None = None
         for chunk, (ok, result) in zip(chunks, results, strict=True):
             if ok:
@@ -310,12 +345,13 @@ class CassandraSink:
             if fatal is not None:
                 raise fatal
             if isinstance(result, RETRY_LATER):
-                failed.extend(row.record for row in chunk)
+                failed += chunk
                 first_error = first_error or result
             else:
-                suspect.extend(row.record for row in chunk)
-        del rows, chunks, statements, results
-        failed.extend(self._isolate(conn, suspect, refused, now, plain_reason))
+                unsent += chunk
+        del chunks, statements, results
+        failed += self._isolate_rows(conn, unsent, refused, now, plain_reason)
+        pending += self._isolate(conn, suspect, refused, now, plain_reason)
         if first_error is not None:
             with self._lock:
                 self.last_error = f"{type(first_error).__name__}: {first_error}"
@@ -323,13 +359,49 @@ class CassandraSink:
                 self._discard(conn)
         return failed
 
+    def _isolate_rows(self, conn: _Connection, rows: Sequence[EncodedRow], refused: list[Refused], now: datetime,
+                      plain_reason: str | None) -> list[EncodedRow]:
+        """Send rows one at a time, each as it is; a row refused while a plain row for the same record is
+        accepted is a poison record (written plain, returned in ``refused``). Returns the rows to retry."""
+        retry: list[EncodedRow] = []
+        for row in rows:
+            reason = plain_reason
+            if reason is None:
+                try:
+                    conn.session.execute(self._statement(conn, [row]))
+                    continue
+                except RETRY_LATER as exc:
+                    if (fatal := self._fatal(exc)) is not None:
+                        raise fatal from None
+                    retry.append(row)
+                    continue
+                except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
+                    reason = f"its row was refused: {type(exc).__name__}: {exc}"
+            if self._write_plain_row(conn, row, reason, now):
+                if plain_reason is None:
+                    refused.append(Refused(row, reason))
+            else:
+                retry.append(row)
+        return retry
+
+    def _write_plain_row(self, conn: _Connection, line: Line, reason: str, now: datetime) -> bool:
+        """The plain row of ``line``; False when the cluster did not take it (to be tried again)."""
+        try:
+            conn.session.execute(self._reference(conn, plain_row(self.host, line, reason, now)))
+        except InvalidRequest as exc:
+            s = self.settings
+            raise ServiceUnavailable(f"Cassandra refuses even a plain row in {s.keyspace}.{s.table} ({exc}): "
+                                     "the table does not match this collector") from None
+        except Exception:  # on purpose: the cluster, not the record: try the record again later
+            return False
+        return True
+
     def _isolate(self, conn: _Connection, records: Sequence[Record], refused: list[Refused], now: datetime,
                  plain_reason: str | None) -> list[Record]:
         """Write records one at a time, each bound by the driver itself; a row refused while a plain row for
         the same record is accepted is a poison record (written plain, returned in ``refused``). Returns the
         records to retry."""
         retry: list[Record] = []
-        s = self.settings
         for rec in records:
             reason = plain_reason
             if reason is None:
@@ -341,60 +413,68 @@ class CassandraSink:
                     try:
                         conn.session.execute(self._reference(conn, row))
                         continue
-                    except RETRYABLE as exc:
-                        if (fatal := self._fatal(exc)) is not None:
-                            raise fatal from None
-                        retry.append(rec)
-                        continue
-                    except Unauthorized as exc:
+                    except RETRY_LATER as exc:
                         if (fatal := self._fatal(exc)) is not None:
                             raise fatal from None
                         retry.append(rec)
                         continue
                     except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
                         reason = f"its row was refused: {type(exc).__name__}: {exc}"
-            try:
-                conn.session.execute(self._reference(conn, plain_row(self.host, rec, reason, now)))
-            except InvalidRequest as exc:
-                raise ServiceUnavailable(f"Cassandra refuses even a plain row in {s.keyspace}.{s.table} ({exc}): "
-                                         "the table does not match this collector") from None
-            except Exception:  # on purpose: the cluster, not the record: try the record again later
+            if self._write_plain_row(conn, rec, reason, now):
+                if plain_reason is None:
+                    refused.append(Refused(rec, reason))
+            else:
                 retry.append(rec)
-                continue
-            if plain_reason is None:
-                refused.append(Refused(rec, reason))
         return retry
 
-    def write(self, records: Sequence[Record]) -> list[Refused]:
+    def write(self, records: list[Record]) -> list[Refused]:
         """Deliver ``records``; return once Cassandra acknowledged all of them (see the module docstring),
-        with the records that had to be written as plain rows (to be quarantined by the caller)."""
+        with the records that had to be written as plain rows (to be quarantined by the caller).
+
+        Takes the records over: the list is emptied as they are encoded, and only their rows (each with the
+        :class:`~.rows.Line` of its record) wait for acknowledgement, not the parsed records; a row is sent
+        again as it is. Once the list is not whole any more, only :class:`AgentError` or
+        :class:`DeliveryAborted` is raised (an unexpected error on a row sets that row aside instead)."""
         if not records:
             return []
         return self._deliver(records, None)
 
     def write_plain(self, records: Sequence[Record], reason: str) -> None:
-        """Deliver plain rows for records the caller quarantines (see collector/quarantine.py)."""
+        """Deliver plain rows for records the caller quarantines (see collector/quarantine.py); ``records`` is
+        left as it is."""
         if records:
-            self._deliver(records, reason)
+            self._deliver(list(records), reason)
 
-    def _deliver(self, records: Sequence[Record], plain_reason: str | None) -> list[Refused]:
+    def _deliver(self, pending: list[Record], plain_reason: str | None) -> list[Refused]:
         now = datetime.now(UTC)
         refused: list[Refused] = []
-        pending: Sequence[Record] = records
-        total = len(records)
+        total = len(pending)
+        rows: list[EncodedRow] = []
+        # With the encoder of an earlier connection, the records are encoded at once, also while the cluster
+        # is down (an outage is when rows wait longest).
+        encoder = self._encoder if plain_reason is None else None
+        by_encoder = encoder is not None
+        if encoder is not None:
+            rows, suspect = self._encode_with(encoder, pending, now)
+            pending[:] = suspect
         delay = self.retry_initial_s
         while True:
             conn: _Connection | None = None
             try:
                 conn = self._acquire()
-                pending = self._execute(conn, pending, refused, now, plain_reason)
-                if not pending:
+                if rows and by_encoder and conn.encoder is None:
+                    raise ServiceUnavailable(
+                        f"{self.settings.keyspace}.{self.settings.table} changed its column types while rows "
+                        "encoded for the old ones waited; they are read again at the next start")
+                by_encoder = by_encoder or (bool(pending) and plain_reason is None and conn.encoder is not None)
+                rows = self._execute(conn, rows, pending, refused, now, plain_reason=plain_reason)
+                if not rows and not pending:
                     with self._lock:
                         self.rows_written += total
                         self.refused += len(refused)
                     return refused
-                log.warning("%d of %d rows not acknowledged (%s); retrying in %.1fs", len(pending), total,
-                            self.last_error, delay)
+                log.warning("%d of %d rows not acknowledged (%s); retrying in %.1fs", len(rows) + len(pending),
+                            total, self.last_error, delay)
             except AgentError:
                 raise
             except (InvalidRequest, Unauthorized) as exc:  # from prepare(): no such table or no permission

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from iact_agents.cli import main
-from iact_agents.collector.config import CollectorConfig, load
+from iact_agents.collector.config import CassandraSettings, CollectorConfig, load
 from iact_agents.collector.daemon import Collector, sd_notify
 from iact_agents.collector.position import FileState, OffsetStore
 from iact_agents.collector.records import Record
@@ -61,7 +61,7 @@ def base_config(tmp_path: Path, extra: str = "") -> Path:
 def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:
     path = base_config(tmp_path)
     cfg = load(path, environ={})
-    assert cfg.host == "from-file" and cfg.batch_lines == 250 and cfg.cassandra.port == 9042  # defaults
+    assert cfg.host == "from-file" and cfg.batch_lines == 400 and cfg.cassandra.port == 9042  # defaults
     cfg = load(path, environ={"IACT_COLLECT__HOST": "from-env", "IACT_COLLECT__CASSANDRA__PORT": "9142",
                               "IACT_COLLECT__CASSANDRA__CONTACT_POINTS": "a, b"})
     assert (cfg.host, cfg.cassandra.port, cfg.cassandra.contact_points) == ("from-env", 9142, ["a", "b"])
@@ -102,6 +102,17 @@ def test_bad_nested_value_names_the_field(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[cassandra]\nport = "high"\n[[files]]\npaths = ["/x"]\n')
     with pytest.raises(ConfigError, match=r": cassandra\.port: "):
         load(path, environ={})
+
+
+def test_the_role_deploys_the_collectors_own_defaults() -> None:
+    """roles/collector writes batch_lines and concurrency into every host's collector.toml: its defaults are the
+    collector's (one fact: a host runs what config.py documents and the bench measured)."""
+    import yaml  # noqa: PLC0415
+
+    role = Path(__file__).resolve().parents[4] / "roles" / "collector"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    assert defaults["collector_batch_lines"] == CollectorConfig.model_fields["batch_lines"].default
+    assert defaults["collector_concurrency"] == CassandraSettings.model_fields["concurrency"].default
 
 
 def test_no_sources_is_an_error(tmp_path: Path) -> None:
@@ -317,7 +328,7 @@ def test_partition_batches_never_mix_partitions_and_stay_small(tmp_path: Path) -
     chunks = sink._chunks(rows)
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 1, 2, 2, 3, 3]
     for chunk in chunks:
-        assert len({(r.record.source, r.record.day) for r in chunk}) == 1
+        assert len({(r.source, r.ts.date()) for r in chunk}) == 1
         assert len({r.key for r in chunk}) == 1
     assert sum(len(c) for c in chunks) == len(rows)
 

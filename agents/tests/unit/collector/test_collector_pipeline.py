@@ -9,6 +9,7 @@ agents/tests/integration/collector/."""
 
 from __future__ import annotations
 
+import gc
 import json
 import textwrap
 import threading
@@ -429,3 +430,55 @@ def test_rotation_while_batches_are_in_flight(tmp_path: Path, rotation: str) -> 
     assert texts == sorted([f"old {i:04d}" for i in range(40)] + [f"late {i:04d}" for i in range(10)]
                            + [f"new {i:04d}" for i in range(20)])
     assert committed(tmp_path, "a.log") == log.stat().st_size
+
+
+class TakingSink(HeldSink):
+    """Takes the records over as CassandraSink does: keeps (position, raw) of each, empties the list, and only
+    then waits for its release; ``crash`` (a marker) raises an unexpected error after taking them."""
+
+    def __init__(self, hold: dict[str, threading.Event] | None = None, crash: str | None = None) -> None:
+        super().__init__(hold)
+        self.crash = crash
+        self.alive_while_held: list[int] = []
+
+    def write(self, records: Sequence[Record]) -> list[Refused]:
+        assert isinstance(records, list)
+        kept = [Record(source=r.source, position=r.position, ts=r.ts, message="", raw=r.raw) for r in records]
+        records.clear()
+        if self.crash is not None and any(self.crash in r.raw for r in kept):
+            raise RuntimeError("a bug after taking the records")
+        if any(m in r.raw for r in kept for m in self.hold):
+            gc.collect()
+            self.alive_while_held.append(sum(1 for o in gc.get_objects()
+                                             if type(o) is Record and o.message.startswith("line 001")))
+        return super().write(kept)
+
+
+def test_records_are_not_kept_alive_while_their_rows_wait(tmp_path: Path) -> None:
+    """The loop keeps of a batch in flight only what committing needs: once the sink took the records over,
+    no parsed record of the batches in flight is alive (their memory is what bounds rows in flight)."""
+    log = tmp_path / "a.log"
+    write_lines(log, 40)
+    release = threading.Event()
+    sink = TakingSink(hold={"line 0010": release})
+    thread, out = run_in_thread(Collector(config(tmp_path), sink))
+    wait_for(lambda: sink.alive_while_held, "the held batch taken over")
+    release.set()
+    thread.join(WAIT)
+    assert out == [0]
+    assert sink.alive_while_held == [0]
+    assert committed(tmp_path, "a.log") == log.stat().st_size
+    assert sorted(sink.rows) == sorted(r.position for r in sink.rows.values()) and len(sink.rows) == 40
+
+
+def test_an_unexpected_error_after_the_sink_took_the_records_leaves_the_batch_uncommitted(tmp_path: Path) -> None:
+    """No one-record-at-a-time retry on an emptied list (it would commit rows never written): the batch
+    fails, the collector stops, and the batch is read again at the next start."""
+    log = tmp_path / "a.log"
+    write_lines(log, 40)
+    with pytest.raises(RuntimeError, match="after taking"):
+        Collector(config(tmp_path, batches_in_flight=1), TakingSink(crash="line 0020")).run(once=True)
+    assert committed(tmp_path, "a.log") == line_offset(log, 20)
+    again = HeldSink()
+    Collector(config(tmp_path), again).run(once=True)
+    assert sorted(int(r.raw.rsplit(" ", 1)[1]) for r in again.rows.values()) == list(range(20, 40))

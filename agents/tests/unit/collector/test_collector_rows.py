@@ -17,7 +17,16 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from iact_agents.collector.records import Record
-from iact_agents.collector.rows import BIND_ORDER, COLUMNS, RowEncoder, bound, in_bind_order, routing_key, row_values
+from iact_agents.collector.rows import (
+    BIND_ORDER,
+    COLUMNS,
+    RowEncoder,
+    bound,
+    in_bind_order,
+    plain_row,
+    routing_key,
+    row_values,
+)
 from upsert import prepared
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 654321, tzinfo=UTC)
@@ -50,7 +59,21 @@ def test_encoder_sends_the_bytes_the_driver_binds(rec: Record, host: str, store_
     row = encoder.encode(rec, encoder.stamp(NOW))
     assert list(row.values) == ref.values
     assert routing_key(row.key) == ref.routing_key
-    assert row.record is rec and row.size > 0
+    assert row.source is rec.source and row.raw is rec.raw and row.size > 0
+    # What a row keeps of its record (it does not keep the record) gives the record's own plain row.
+    plain = [PREPARED.bind(in_bind_order(plain_row(host, x, "why", NOW))).values for x in (row, rec)]
+    assert plain[0] == plain[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(recs=st.lists(records, max_size=12), store_raw=st.booleans())
+def test_one_encoder_over_many_records_still_sends_the_drivers_bytes(recs: list[Record], store_raw: bool) -> None:
+    """The encoder reuses the bytes of texts and days it has seen: never another record's value."""
+    encoder = RowEncoder.for_statement(PREPARED, "cass1", store_raw=store_raw)
+    assert encoder is not None
+    stamp = encoder.stamp(NOW)
+    for rec in recs + recs[::-1]:
+        assert list(encoder.encode(rec, stamp).values) == reference(rec, "cass1", store_raw).values
 
 
 @settings(max_examples=200, deadline=None)
