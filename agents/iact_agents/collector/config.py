@@ -109,7 +109,7 @@ class CollectorConfig(FrozenModel):
     """A file seen for the first time, on the first start: read it all, or only what comes next."""
     store_raw: Literal["always", "errors"] = "errors"
     """Write the ``raw`` column for every line, or only for lines that did not parse."""
-    batch_lines: int = Field(default=400, ge=1, le=100_000)
+    batch_lines: int = Field(default=250, ge=1, le=100_000)
     """Lines per read batch at most (fewer when ``rows_in_flight`` leaves less room); by default the rows in
     flight fill ``batches_in_flight`` batches."""
     batch_bytes: int = Field(default=512 << 10, ge=4096, le=64 << 20)
@@ -117,11 +117,13 @@ class CollectorConfig(FrozenModel):
     batches_in_flight: int = Field(default=4, ge=1, le=64)
     """Batches being written at once, from all sources together (offsets are still committed in order per
     source, after acknowledgement); 1 is the serial loop."""
-    rows_in_flight: int = Field(default=1600, ge=1, le=1_000_000)
+    rows_in_flight: int = Field(default=1000, ge=1, le=1_000_000)
     """Records read and not yet committed, all sources together: what bounds memory. A row in flight is held
     as its encoded values (about 1 KB of Python objects, 2 KB of resident memory measured on the lab, against
     some 57 MiB for the interpreter, the driver and its connection): 1 000 rows peaked at 59.5 MiB shipping,
-    2 000 at 63.5 MiB, so the default stays below 64 MiB with some room for an outage (bench/README.md)."""
+    2 000 at 63.5 MiB, and 1 600 peaked at 63.7 MiB through a 300 s outage of every node. More rows in flight
+    did not ship more (1 000 to 8 000 rows: -4 % to +21 % within a run, the runs' noise), so the default keeps
+    the room under 64 MiB (bench/README.md)."""
     max_line_bytes: int = Field(default=64 << 10, ge=256, le=16 << 20)
     fingerprint_bytes: int = Field(default=1024, ge=16, le=1 << 20)
     poll_interval_s: float = Field(default=0.25, gt=0, le=60)

@@ -61,7 +61,7 @@ def base_config(tmp_path: Path, extra: str = "") -> Path:
 def test_precedence_defaults_file_env_cli(tmp_path: Path) -> None:
     path = base_config(tmp_path)
     cfg = load(path, environ={})
-    assert cfg.host == "from-file" and cfg.batch_lines == 400 and cfg.cassandra.port == 9042  # defaults
+    assert cfg.host == "from-file" and cfg.batch_lines == 250 and cfg.cassandra.port == 9042  # defaults
     cfg = load(path, environ={"IACT_COLLECT__HOST": "from-env", "IACT_COLLECT__CASSANDRA__PORT": "9142",
                               "IACT_COLLECT__CASSANDRA__CONTACT_POINTS": "a, b"})
     assert (cfg.host, cfg.cassandra.port, cfg.cassandra.contact_points) == ("from-env", 9142, ["a", "b"])
