@@ -332,3 +332,23 @@ def test_without_a_cache_nothing_is_kept(tmp_path: Path) -> None:
     (top / "d" / "f").write_bytes(os.urandom(100))
     assert bd.encrypt(top, recipients, frozenset(), None) == bd.Encrypted(new=1, reused=0)
     assert sorted(p.name for p in top.rglob("*")) == ["d", "f.zst.age"]
+
+
+@needs_age
+def test_the_cache_is_not_reused_for_other_recipients_after_a_key_rotation(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    _, old_recipients = age_keys(tmp_path / "old")
+    new_identity, new_recipients = age_keys(tmp_path / "new")
+    data, cache = tmp_path / "live", tmp_path / "cache"
+    (data / "ks" / "t-1").mkdir(parents=True)
+    (data / "ks" / "t-1" / "nb-1-big-Data.db").write_bytes(os.urandom(4000))
+    bd.encrypt(stage_from(data, tmp_path / "s1", old_recipients), old_recipients, frozenset({"meta.env"}), cache)
+    second = stage_from(data, tmp_path / "s2", new_recipients)
+    assert bd.encrypt(second, new_recipients, frozenset({"meta.env"}), cache) == bd.Encrypted(new=2, reused=0)
+    sid = "cassandra-20261130T170000Z"
+    bd.write_manifest(second, KEY, "cass1", sid)
+    (second / "SUCCESS").write_text("done\n")
+    assert bd.decrypt(second, tmp_path / "plain", KEY, "cass1", sid, identity=new_identity) == 3
+    plain = tmp_path / "plain" / "data" / "ks" / "t-1" / "nb-1-big-Data.db"
+    assert plain.read_bytes() == (data / "ks" / "t-1" / "nb-1-big-Data.db").read_bytes()

@@ -22,10 +22,10 @@ and listed files that are missing; then every file's sha256.
 it encrypted in DIR (same file system as the backup directory), keyed by the file's relative path, size,
 modification time and inode, and hard-links it into the next backup directory when the same file comes again
 instead of encrypting it anew; entries of files no longer in the directory are removed, so the cache holds about
-one encrypted copy of what the last backup held. Reusing ciphertext across backups keeps them authentic: age
-binds nothing to a backup, and the manifest of each backup (MAC over host, id and the sha256 of every file)
-authenticates the reused bytes under the new id. Reused files keep the cache's modification time, so rsync's
-``--link-dest`` on the target recognises them as unchanged.
+one encrypted copy of what the last backup held. It starts anew when the recipients change (a key rotation).
+Reusing ciphertext across backups keeps them authentic: age binds nothing to a backup, and the manifest of each
+backup (MAC over host, id and the sha256 of every file) authenticates the reused bytes under the new id. Reused
+files keep the cache's modification time, so rsync's ``--link-dest`` on the target recognises them as unchanged.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 refused (not authentic, corrupt, unexpected content).
 """
@@ -315,9 +315,15 @@ def encrypt(top: Path, recipients: Path, clear: frozenset[str], cache: Path | No
     files = Path()
     if cache is not None:
         files = cache / "files"
+        # Ciphertext is only reused for the recipients it was made for: after a key rotation the cache starts anew
+        # (a backup must be readable with the keys its meta.env names).
+        stamp, want = cache / "recipients", "".join(f"{r}\n" for r in sorted(lines))
+        if not stamp.is_file() or stamp.read_text() != want:
+            shutil.rmtree(files, ignore_errors=True)
         files.mkdir(mode=0o700, parents=True, exist_ok=True)
         if files.stat().st_dev != top.stat().st_dev:
             raise UsageError(f"the cache {cache} must be on the file system of {top} (hard links)")
+        stamp.write_text(want)
     keep: set[str] = set()
 
     def seal_one(src: Path, dest: Path, name: str) -> None:
