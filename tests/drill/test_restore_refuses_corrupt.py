@@ -54,7 +54,11 @@ def wait_all_up_normal(c: drill.Cluster, timeout: float = 600) -> None:
 
 
 def corrupt(c: drill.Cluster, target: str, path: str) -> None:
-    c.run(target, f"test -s {path} && printf 'X' | dd of={path} bs=1 seek=0 conv=notrunc status=none")
+    """Change the first byte of this backup's copy of ``path`` only: an unchanged Cassandra file is one inode shared
+    with the host's earlier backups on the target (roles/backup: hard links), so it is changed in a copy that then
+    replaces this backup's name, and the earlier backups keep their bytes."""
+    c.run(target, f"test -s {path} && cp -p {path} {path}.tamper && printf 'X' | dd of={path}.tamper bs=1 seek=0"
+                  f" conv=notrunc status=none && mv -f {path}.tamper {path}")
 
 
 def main_pid(c: drill.Cluster, host: str, unit: str) -> str:
