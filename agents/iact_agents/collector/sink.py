@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra import (
     AuthenticationFailed,
@@ -80,6 +80,10 @@ class DeliveryAborted(AgentError):
     """Stopping before Cassandra acknowledged the batch in flight (it will be re-read, not lost)."""
 
     exit_code = 0
+
+
+_L = TypeVar("_L", bound=Line)
+"""What :meth:`CassandraSink._isolate` sends one at a time: an encoded row or a record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +318,7 @@ class CassandraSink:
         """Write ``rows`` and the records of ``pending`` (encoded now: ``pending`` is emptied, so that nothing
         but their rows is kept). Returns the rows to send again, and leaves in ``pending`` the records to try
         again (ones that could not be encoded and were not written either). A chunk that fails for a reason
-        other than the cluster's availability is taken apart row by row (:meth:`_isolate_rows`)."""
+        other than the cluster's availability is taken apart row by row (:meth:`_isolate`)."""
         suspect: list[Record] = []
         if pending:
             new, suspect = self._encode(conn, pending, now, plain_reason)
@@ -350,8 +354,13 @@ class CassandraSink:
             else:
                 unsent += chunk
         del chunks, statements, results
-        failed += self._isolate_rows(conn, unsent, refused, now, plain_reason)
-        pending += self._isolate(conn, suspect, refused, now, plain_reason)
+
+        def one_record(rec: Record) -> Any:
+            return self._reference(conn, bound(row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now)))
+
+        failed += self._isolate(conn, unsent, lambda row: self._statement(conn, [row]),
+                                refused=refused, now=now, plain_reason=plain_reason)
+        pending += self._isolate(conn, suspect, one_record, refused=refused, now=now, plain_reason=plain_reason)
         if first_error is not None:
             with self._lock:
                 self.last_error = f"{type(first_error).__name__}: {first_error}"
@@ -359,29 +368,36 @@ class CassandraSink:
                 self._discard(conn)
         return failed
 
-    def _isolate_rows(self, conn: _Connection, rows: Sequence[EncodedRow], refused: list[Refused], now: datetime,
-                      plain_reason: str | None) -> list[EncodedRow]:
-        """Send rows one at a time, each as it is; a row refused while a plain row for the same record is
-        accepted is a poison record (written plain, returned in ``refused``). Returns the rows to retry."""
-        retry: list[EncodedRow] = []
-        for row in rows:
+    def _isolate(self, conn: _Connection, items: Sequence[_L], statement: Callable[[_L], Any], *,
+                 refused: list[Refused], now: datetime, plain_reason: str | None) -> list[_L]:
+        """Send ``items`` (encoded rows, or records the driver binds) one at a time, ``statement`` making each
+        one's statement; an item whose statement cannot be made, or whose row is refused while a plain row for
+        it is accepted, is a poison record (written plain, returned in ``refused``). Returns the items to try
+        again."""
+        retry: list[_L] = []
+        for item in items:
             reason = plain_reason
             if reason is None:
                 try:
-                    conn.session.execute(self._statement(conn, [row]))
-                    continue
-                except RETRY_LATER as exc:
-                    if (fatal := self._fatal(exc)) is not None:
-                        raise fatal from None
-                    retry.append(row)
-                    continue
-                except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
-                    reason = f"its row was refused: {type(exc).__name__}: {exc}"
-            if self._write_plain_row(conn, row, reason, now):
+                    one = statement(item)
+                except Exception as exc:  # on purpose: a record that cannot become a row must not block the rest
+                    reason = f"cannot build its row: {type(exc).__name__}: {exc}"
+                else:
+                    try:
+                        conn.session.execute(one)
+                        continue
+                    except RETRY_LATER as exc:
+                        if (fatal := self._fatal(exc)) is not None:
+                            raise fatal from None
+                        retry.append(item)
+                        continue
+                    except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
+                        reason = f"its row was refused: {type(exc).__name__}: {exc}"
+            if self._write_plain_row(conn, item, reason, now):
                 if plain_reason is None:
-                    refused.append(Refused(row, reason))
+                    refused.append(Refused(item, reason))
             else:
-                retry.append(row)
+                retry.append(item)
         return retry
 
     def _write_plain_row(self, conn: _Connection, line: Line, reason: str, now: datetime) -> bool:
@@ -395,37 +411,6 @@ class CassandraSink:
         except Exception:  # on purpose: the cluster, not the record: try the record again later
             return False
         return True
-
-    def _isolate(self, conn: _Connection, records: Sequence[Record], refused: list[Refused], now: datetime,
-                 plain_reason: str | None) -> list[Record]:
-        """Write records one at a time, each bound by the driver itself; a row refused while a plain row for
-        the same record is accepted is a poison record (written plain, returned in ``refused``). Returns the
-        records to retry."""
-        retry: list[Record] = []
-        for rec in records:
-            reason = plain_reason
-            if reason is None:
-                try:
-                    row = bound(row_values(self.host, rec, store_raw=self.store_raw, ingested_at=now))
-                except Exception as exc:  # on purpose: a record that cannot become a row must not block the rest
-                    reason = f"cannot build its row: {type(exc).__name__}: {exc}"
-                else:
-                    try:
-                        conn.session.execute(self._reference(conn, row))
-                        continue
-                    except RETRY_LATER as exc:
-                        if (fatal := self._fatal(exc)) is not None:
-                            raise fatal from None
-                        retry.append(rec)
-                        continue
-                    except Exception as exc:  # on purpose: whatever this one row causes, it must not block the rest
-                        reason = f"its row was refused: {type(exc).__name__}: {exc}"
-            if self._write_plain_row(conn, rec, reason, now):
-                if plain_reason is None:
-                    refused.append(Refused(rec, reason))
-            else:
-                retry.append(rec)
-        return retry
 
     def write(self, records: list[Record]) -> list[Refused]:
         """Deliver ``records``; return once Cassandra acknowledged all of them (see the module docstring),
