@@ -72,12 +72,14 @@ class Collector:
         return [sys.executable, "-m", "iact_agents.cli", "-v", "collect", "--config", str(self.config), *extra]
 
     def _wait(self, proc: subprocess.Popen[str], timeout: float) -> int:
+        # The collector's own high-water mark (VmHWM), read while it runs: wait4's ru_maxrss also counts the
+        # memory of this pytest process, which the child held between fork and exec (Linux keeps the larger).
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            self.max_rss_kb = max(self.max_rss_kb, proc_kb(proc.pid, "VmHWM"))
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                self.max_rss_kb = max(self.max_rss_kb, usage.ru_maxrss)
                 return proc.returncode
             time.sleep(0.05)
         proc.kill()
@@ -324,11 +326,20 @@ def shell_commands(down_var: str, up_var: str) -> tuple[str, str]:
     return down, up
 
 
-def rss_kb(pid: int) -> int:
-    for field in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if field.startswith("VmRSS:"):
+def proc_kb(pid: int, name: str) -> int:
+    """A memory figure of /proc/PID/status in kB (VmRSS, VmHWM); 0 once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for field in text.splitlines():
+        if field.startswith(f"{name}:"):
             return int(field.split()[1])
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    return proc_kb(pid, "VmRSS")
 
 
 def rotate_and_compress(log: Path) -> None:
